@@ -1,0 +1,85 @@
+// Package preview is the shared domain of Catalyst Preview: how an environment is named,
+// labelled and annotated in Kubernetes, and how it is read back. Trigger, reporter, CLI,
+// console and MCP all go through it so that there is one definition of "an environment".
+package preview
+
+// Prefix is the label and annotation prefix of every key Catalyst writes.
+const Prefix = "catalyst.dev/"
+
+// Labels, on namespaces and PipelineRuns. Values must stay label-safe (63 chars, [a-z0-9A-Z._-]).
+const (
+	LabelManaged     = Prefix + "managed"     // "true" on everything Catalyst owns
+	LabelRepo        = Prefix + "repo"        // RepoLabelValue(owner/repo)
+	LabelPR          = Prefix + "pr"          // PR number, decimal
+	LabelSHA         = Prefix + "sha"         // full 40-hex head SHA
+	LabelKind        = Prefix + "kind"        // KindDeploy | KindCleanup (PipelineRuns)
+	LabelEnvironment = Prefix + "environment" // EnvironmentPreview
+)
+
+// Label values.
+const (
+	ManagedTrue        = "true"
+	KindDeploy         = "deploy"
+	KindCleanup        = "cleanup"
+	EnvironmentPreview = "preview"
+)
+
+// Namespace annotations: the durable record of the pull request's desired state, written by the
+// trigger's webhook handler and resync, read by the trigger's reconciler and the reporter.
+const (
+	AnnotationRepo              = Prefix + "repo-full"          // "owner/repo" as GitHub spells it
+	AnnotationPRURL             = Prefix + "pr-url"             // html_url of the pull request
+	AnnotationHeadSHA           = Prefix + "head-sha"           // newest head SHA seen
+	AnnotationHeadUpdatedAt     = Prefix + "head-updated-at"    // RFC3339 pull_request.updated_at of that SHA
+	AnnotationHeadBefore        = Prefix + "head-before"        // synchronize "before" SHA, to order same-second pushes
+	AnnotationHeadRef           = Prefix + "head-ref"           // branch name
+	AnnotationCloneURL          = Prefix + "clone-url"          // head repository clone URL (a fork's for fork PRs)
+	AnnotationPRState           = Prefix + "pr-state"           // PRStateOpen | PRStateClosed | PRStateMerged
+	AnnotationInstallationID    = Prefix + "installation-id"    // GitHub App installation ID
+	AnnotationAuthor            = Prefix + "author"             // PR author login
+	AnnotationAuthorAssociation = Prefix + "author-association" // OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, ...
+	AnnotationFork              = Prefix + "fork"               // "true" when the head repository differs from the base
+	AnnotationDraft             = Prefix + "draft"              // "true" | "false"
+	AnnotationPRLabels          = Prefix + "pr-labels"          // JSON array of the PR's label names
+	AnnotationApprovedSHA       = Prefix + "approved-sha"       // head SHA a collaborator approved with /ok-to-test
+	AnnotationApprovedBy        = Prefix + "approved-by"        // login of that collaborator
+	AnnotationRetestSHA         = Prefix + "retest-sha"         // SHA a /retest or Re-run asked for
+	AnnotationRetestNonce       = Prefix + "retest-nonce"       // changes on every /retest so a second request is seen
+	AnnotationCancelSHA         = Prefix + "cancel-sha"         // SHA whose runs a /cancel stopped
+	AnnotationPreviewHost       = Prefix + "preview-host"       // host the preview is served at
+	AnnotationPreviewURL        = Prefix + "preview-url"        // https://{preview-host}
+	AnnotationLastEvent         = Prefix + "last-event"         // RFC3339 time of the last webhook or resync that changed the record
+	AnnotationClosedAt          = Prefix + "closed-at"          // RFC3339 time the close was recorded
+	AnnotationCommentID         = Prefix + "comment-id"         // the upserted PR comment (reporter)
+	AnnotationNotice            = Prefix + "notice"             // trigger notice kind last posted (approval needed, ...)
+	AnnotationNoticeCommentID   = Prefix + "notice-comment-id"  // comment ID of that notice
+	AnnotationRemovalReported   = Prefix + "removal-reported"   // reporter wrote the final "environment removed" comment
+)
+
+// PipelineRun annotations.
+const (
+	AnnotationAttempt       = Prefix + "attempt"        // 1-based attempt number for this SHA
+	AnnotationQueuePosition = Prefix + "queue-position" // 1-based position while PipelineRunPending; removed when started
+	AnnotationQueuedAt      = Prefix + "queued-at"      // RFC3339 time the run was created (FIFO order)
+	AnnotationEventAt       = Prefix + "event-at"       // RFC3339 time of the PR event that caused the run (time-to-preview)
+	AnnotationSupersededBy  = Prefix + "superseded-by"  // head SHA that made this run stop
+	AnnotationStopReason    = Prefix + "stop-reason"    // superseded | closed | cancelled-by-user
+	AnnotationRetryAfter    = Prefix + "retry-after"    // RFC3339: the next automatic infrastructure retry is not before this
+	AnnotationFailureClass  = Prefix + "failure-class"  // infrastructure | application (set by the trigger when classified)
+	AnnotationCheckRunID    = Prefix + "check-run-id"   // reporter: the Check Run for this SHA
+	AnnotationReportHash    = Prefix + "report-hash"    // reporter: fingerprint of the last report sent
+)
+
+// PR states recorded in AnnotationPRState.
+const (
+	PRStateOpen   = "open"
+	PRStateClosed = "closed"
+	PRStateMerged = "merged"
+)
+
+// Stop reasons recorded in AnnotationStopReason.
+const (
+	StopSuperseded = "superseded"
+	StopClosed     = "closed"
+	StopByUser     = "cancelled-by-user"
+)

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/yaml"
 )
 
 // Config is the whole file.
@@ -150,8 +149,8 @@ func Parse(raw []byte) (*Config, error) {
 		return nil, errors.New("config is empty")
 	}
 	var c Config
-	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	if err := decodeStrict(raw, &c); err != nil {
+		return nil, err
 	}
 	c.Default()
 	if err := c.Validate(); err != nil {

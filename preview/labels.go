@@ -27,33 +27,41 @@ const (
 // Namespace annotations: the durable record of the pull request's desired state, written by the
 // trigger's webhook handler and resync, read by the trigger's reconciler and the reporter.
 const (
-	AnnotationRepo              = Prefix + "repo-full"          // "owner/repo" as GitHub spells it
-	AnnotationPRURL             = Prefix + "pr-url"             // html_url of the pull request
-	AnnotationHeadSHA           = Prefix + "head-sha"           // newest head SHA seen
-	AnnotationHeadUpdatedAt     = Prefix + "head-updated-at"    // RFC3339 pull_request.updated_at of that SHA
-	AnnotationHeadBefore        = Prefix + "head-before"        // synchronize "before" SHA, to order same-second pushes
-	AnnotationHeadRef           = Prefix + "head-ref"           // branch name
-	AnnotationCloneURL          = Prefix + "clone-url"          // head repository clone URL (a fork's for fork PRs)
-	AnnotationPRState           = Prefix + "pr-state"           // PRStateOpen | PRStateClosed | PRStateMerged
-	AnnotationInstallationID    = Prefix + "installation-id"    // GitHub App installation ID
-	AnnotationAuthor            = Prefix + "author"             // PR author login
-	AnnotationAuthorAssociation = Prefix + "author-association" // OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, ...
-	AnnotationFork              = Prefix + "fork"               // "true" when the head repository differs from the base
-	AnnotationDraft             = Prefix + "draft"              // "true" | "false"
-	AnnotationPRLabels          = Prefix + "pr-labels"          // JSON array of the PR's label names
-	AnnotationApprovedSHA       = Prefix + "approved-sha"       // head SHA a collaborator approved with /ok-to-test
-	AnnotationApprovedBy        = Prefix + "approved-by"        // login of that collaborator
-	AnnotationRetestSHA         = Prefix + "retest-sha"         // SHA a /retest or Re-run asked for
-	AnnotationRetestNonce       = Prefix + "retest-nonce"       // changes on every /retest so a second request is seen
-	AnnotationCancelSHA         = Prefix + "cancel-sha"         // SHA whose runs a /cancel stopped
-	AnnotationPreviewHost       = Prefix + "preview-host"       // host the preview is served at
-	AnnotationPreviewURL        = Prefix + "preview-url"        // https://{preview-host}
-	AnnotationLastEvent         = Prefix + "last-event"         // RFC3339 time of the last webhook or resync that changed the record
-	AnnotationClosedAt          = Prefix + "closed-at"          // RFC3339 time the close was recorded
-	AnnotationCommentID         = Prefix + "comment-id"         // the upserted PR comment (reporter)
-	AnnotationNotice            = Prefix + "notice"             // trigger notice kind last posted (approval needed, ...)
-	AnnotationNoticeCommentID   = Prefix + "notice-comment-id"  // comment ID of that notice
-	AnnotationRemovalReported   = Prefix + "removal-reported"   // reporter wrote the final "environment removed" comment
+	AnnotationRepo              = Prefix + "repo-full"            // "owner/repo" as GitHub spells it
+	AnnotationPRURL             = Prefix + "pr-url"               // html_url of the pull request
+	AnnotationHeadSHA           = Prefix + "head-sha"             // newest head SHA seen
+	AnnotationHeadUpdatedAt     = Prefix + "head-updated-at"      // RFC3339 pull_request.updated_at of that SHA
+	AnnotationHeadBefore        = Prefix + "head-before"          // synchronize "before" SHA, to order same-second pushes
+	AnnotationHeadSeenAt        = Prefix + "head-seen-at"         // RFC3339Nano time the trigger first recorded this head SHA
+	AnnotationHeadRef           = Prefix + "head-ref"             // branch name
+	AnnotationCloneURL          = Prefix + "clone-url"            // head repository clone URL (a fork's for fork PRs)
+	AnnotationPRState           = Prefix + "pr-state"             // PRStateOpen | PRStateClosed | PRStateMerged
+	AnnotationInstallationID    = Prefix + "installation-id"      // GitHub App installation ID
+	AnnotationAuthor            = Prefix + "author"               // PR author login
+	AnnotationAuthorAssociation = Prefix + "author-association"   // OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, ...
+	AnnotationFork              = Prefix + "fork"                 // "true" when the head repository differs from the base
+	AnnotationDraft             = Prefix + "draft"                // "true" | "false"
+	AnnotationPRLabels          = Prefix + "pr-labels"            // JSON array of the PR's label names
+	AnnotationApprovedSHA       = Prefix + "approved-sha"         // head SHA a collaborator approved with /ok-to-test
+	AnnotationApprovedBy        = Prefix + "approved-by"          // login of that collaborator
+	AnnotationApprovalRequestBy = Prefix + "approval-request-by"  // who commented /ok-to-test (permission not yet checked)
+	AnnotationApprovalRequestAt = Prefix + "approval-request-sha" // head SHA the /ok-to-test was given for
+	AnnotationRetestBy          = Prefix + "retest-by"            // who asked for the retest
+	AnnotationRetestSHA         = Prefix + "retest-sha"           // SHA a /retest or Re-run asked for
+	AnnotationRetestNonce       = Prefix + "retest-nonce"         // changes on every /retest so a second request is seen
+	AnnotationCancelSHA         = Prefix + "cancel-sha"           // SHA whose runs a /cancel stopped
+	AnnotationPreviewHost       = Prefix + "preview-host"         // host the preview is served at
+	AnnotationPreviewURL        = Prefix + "preview-url"          // https://{preview-host}
+	AnnotationLastEvent         = Prefix + "last-event"           // RFC3339 time of the last webhook or resync that changed the record
+	AnnotationClosedAt          = Prefix + "closed-at"            // RFC3339 time the close was recorded
+	AnnotationCommentID         = Prefix + "comment-id"           // the upserted PR comment (reporter)
+	AnnotationNotice            = Prefix + "notice"               // trigger notice kind last posted (approval needed, ...)
+	AnnotationNoticeCommentID   = Prefix + "notice-comment-id"    // comment ID of that notice
+	AnnotationRemovalReported   = Prefix + "removal-reported"     // reporter wrote the final "environment removed" comment
+	AnnotationProvisionedHash   = Prefix + "provisioned-hash"     // fingerprint of the namespace children last applied
+	AnnotationProvisionedAt     = Prefix + "provisioned-at"       // RFC3339 time they were last applied
+	AnnotationTokenExpiresAt    = Prefix + "token-expires-at"     // expiry of the installation token in the git token Secret
+	AnnotationGate              = Prefix + "gate"                 // why no run starts: approval, draft, label, unconfigured, closed ("" when none)
 )
 
 // PipelineRun annotations.
@@ -65,9 +73,33 @@ const (
 	AnnotationSupersededBy  = Prefix + "superseded-by"  // head SHA that made this run stop
 	AnnotationStopReason    = Prefix + "stop-reason"    // superseded | closed | cancelled-by-user
 	AnnotationRetryAfter    = Prefix + "retry-after"    // RFC3339: the next automatic infrastructure retry is not before this
+	AnnotationCause         = Prefix + "cause"          // CauseEvent | CauseRetest | CauseRetry: why this attempt exists
+	AnnotationRetestNonceOf = Prefix + "answers-retest" // the namespace's retest nonce this attempt answers
 	AnnotationFailureClass  = Prefix + "failure-class"  // infrastructure | application (set by the trigger when classified)
 	AnnotationCheckRunID    = Prefix + "check-run-id"   // reporter: the Check Run for this SHA
 	AnnotationReportHash    = Prefix + "report-hash"    // reporter: fingerprint of the last report sent
+)
+
+// Causes recorded in AnnotationCause.
+const (
+	CauseEvent  = "event"  // a push or open: the first attempt for a SHA
+	CauseRetest = "retest" // /retest or Checks "Re-run"
+	CauseRetry  = "retry"  // automatic retry after an infrastructure failure
+)
+
+// Label on ConfigMaps in the system namespace that record pull requests with no environment
+// (untrusted author waiting for /ok-to-test, draft, unlabelled, unconfigured repository).
+const (
+	LabelPendingRecord = Prefix + "pending-record"
+)
+
+// Gates recorded in AnnotationGate.
+const (
+	GateApproval     = "approval"
+	GateDraft        = "draft"
+	GateLabel        = "label"
+	GateUnconfigured = "unconfigured"
+	GateClosed       = "closed"
 )
 
 // PR states recorded in AnnotationPRState.

@@ -1,0 +1,219 @@
+package trigger
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v62/github"
+)
+
+// Action is what an event asks of a pull request's record.
+type Action string
+
+const (
+	ActionUpdate  Action = "update"  // the PR changed (opened, pushed, labelled, ...): record its state
+	ActionClose   Action = "close"   // closed or merged: tear the environment down
+	ActionRetest  Action = "retest"  // /retest or a Checks "Re-run": a new attempt for the head SHA
+	ActionCancel  Action = "cancel"  // /cancel: stop the running attempt, start nothing new for this SHA
+	ActionApprove Action = "approve" // /ok-to-test: a collaborator vouches for an untrusted author
+)
+
+// Event is the part of a webhook delivery the trigger acts on, independent of the event type.
+type Event struct {
+	Delivery       string
+	Type           string // X-GitHub-Event
+	Action         Action
+	Repo           string // owner/repo of the base repository
+	InstallationID int64
+	Number         int
+	// PR is the pull request's state when the payload carries it (pull_request events, resync).
+	PR *PRState
+	// Actor is who asked for a command (/retest, Re-run), with their association to the repo.
+	Actor            string
+	ActorAssociation string
+	// SHA is the commit a Checks "Re-run" was pressed on.
+	SHA string
+	// At is when GitHub says the event happened; it orders deliveries that arrive out of order.
+	At time.Time
+}
+
+// PRState is a snapshot of a pull request as GitHub reported it.
+type PRState struct {
+	HeadSHA           string
+	Before            string // previous head, for synchronize
+	HeadRef           string
+	CloneURL          string // base repository clone URL (a fork's head is fetched through it)
+	HTMLURL           string
+	State             string // preview.PRStateOpen | PRStateClosed | PRStateMerged
+	Author            string
+	AuthorAssociation string
+	Draft             bool
+	Fork              bool
+	Labels            []string
+	UpdatedAt         time.Time
+}
+
+// ignored is an event that is valid but needs nothing; the reason is returned to GitHub.
+type ignored struct{ reason string }
+
+func (i ignored) Error() string { return i.reason }
+
+func ignore(format string, args ...any) error { return ignored{fmt.Sprintf(format, args...)} }
+
+// pullRequestActions maps pull_request actions to what they ask.
+var pullRequestActions = map[string]Action{
+	"opened":             ActionUpdate,
+	"reopened":           ActionUpdate,
+	"synchronize":        ActionUpdate,
+	"ready_for_review":   ActionUpdate,
+	"converted_to_draft": ActionUpdate,
+	"labeled":            ActionUpdate,
+	"unlabeled":          ActionUpdate,
+	"edited":             ActionUpdate,
+	"closed":             ActionClose,
+}
+
+// commands maps the first word of a PR comment line to what it asks.
+var commands = map[string]Action{
+	"/retest":     ActionRetest,
+	"/cancel":     ActionCancel,
+	"/ok-to-test": ActionApprove,
+}
+
+// eventFromPayload turns a parsed go-github payload into an Event, or an ignored error that says
+// why nothing is to be done, or a plain error for a payload that lacks what its type requires.
+func eventFromPayload(eventType, delivery string, payload any) (Event, error) {
+	ev := Event{Delivery: delivery, Type: eventType}
+	switch p := payload.(type) {
+	case *github.PingEvent:
+		return ev, ignore("ping")
+	case *github.PullRequestEvent:
+		action, ok := pullRequestActions[p.GetAction()]
+		if !ok {
+			return ev, ignore("pull_request action %q is not handled", p.GetAction())
+		}
+		if p.PullRequest == nil || p.Repo == nil {
+			return ev, fmt.Errorf("pull_request event without pull_request or repository")
+		}
+		ev.Action = action
+		ev.Repo = p.Repo.GetFullName()
+		ev.InstallationID = p.GetInstallation().GetID()
+		ev.Number = p.GetNumber()
+		if ev.Number == 0 {
+			ev.Number = p.PullRequest.GetNumber()
+		}
+		ev.PR = prStateFrom(p.PullRequest, p.Repo)
+		ev.PR.Before = p.GetBefore()
+		ev.At = ev.PR.UpdatedAt
+		ev.Actor = p.GetSender().GetLogin()
+	case *github.IssueCommentEvent:
+		if p.GetAction() != "created" {
+			return ev, ignore("issue_comment action %q is not handled", p.GetAction())
+		}
+		if !p.GetIssue().IsPullRequest() {
+			return ev, ignore("comment on an issue, not a pull request")
+		}
+		action, ok := commandIn(p.GetComment().GetBody())
+		if !ok {
+			return ev, ignore("comment has no command")
+		}
+		ev.Action = action
+		ev.Repo = p.GetRepo().GetFullName()
+		ev.InstallationID = p.GetInstallation().GetID()
+		ev.Number = p.GetIssue().GetNumber()
+		ev.Actor = p.GetComment().GetUser().GetLogin()
+		ev.ActorAssociation = p.GetComment().GetAuthorAssociation()
+		ev.At = p.GetComment().GetCreatedAt().Time
+	case *github.CheckRunEvent:
+		if p.GetAction() != "rerequested" {
+			return ev, ignore("check_run action %q is not handled", p.GetAction())
+		}
+		cr := p.GetCheckRun()
+		if len(cr.PullRequests) == 0 {
+			return ev, ignore("check run %d belongs to no pull request", cr.GetID())
+		}
+		ev.Action = ActionRetest
+		ev.Repo = p.GetRepo().GetFullName()
+		ev.InstallationID = p.GetInstallation().GetID()
+		ev.Number = cr.PullRequests[0].GetNumber()
+		ev.SHA = cr.GetHeadSHA()
+		ev.Actor = p.GetSender().GetLogin()
+		ev.At = time.Now()
+	case *github.CheckSuiteEvent:
+		if p.GetAction() != "rerequested" {
+			return ev, ignore("check_suite action %q is not handled", p.GetAction())
+		}
+		cs := p.GetCheckSuite()
+		if len(cs.PullRequests) == 0 {
+			return ev, ignore("check suite %d belongs to no pull request", cs.GetID())
+		}
+		ev.Action = ActionRetest
+		ev.Repo = p.GetRepo().GetFullName()
+		ev.InstallationID = p.GetInstallation().GetID()
+		ev.Number = cs.PullRequests[0].GetNumber()
+		ev.SHA = cs.GetHeadSHA()
+		ev.Actor = p.GetSender().GetLogin()
+		ev.At = time.Now()
+	default:
+		return ev, ignore("event %q is not handled", eventType)
+	}
+	if ev.Repo == "" || !strings.Contains(ev.Repo, "/") {
+		return ev, fmt.Errorf("%s event without repository full_name", eventType)
+	}
+	if ev.Number <= 0 {
+		return ev, fmt.Errorf("%s event without a pull request number", eventType)
+	}
+	if ev.PR != nil && ev.PR.HeadSHA == "" {
+		return ev, fmt.Errorf("%s event without pull_request.head.sha", eventType)
+	}
+	return ev, nil
+}
+
+// commandIn finds the first command at the start of a line. Quoted lines ("> /retest") and
+// commands inside words are not commands.
+func commandIn(body string) (Action, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if a, ok := commands[strings.ToLower(fields[0])]; ok {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// prStateFrom reads the fields the trigger records from a go-github pull request.
+func prStateFrom(pr *github.PullRequest, base *github.Repository) *PRState {
+	s := &PRState{
+		HeadSHA:           strings.ToLower(pr.GetHead().GetSHA()),
+		HeadRef:           pr.GetHead().GetRef(),
+		HTMLURL:           pr.GetHTMLURL(),
+		Author:            pr.GetUser().GetLogin(),
+		AuthorAssociation: pr.GetAuthorAssociation(),
+		Draft:             pr.GetDraft(),
+		UpdatedAt:         pr.GetUpdatedAt().Time,
+		State:             "open",
+	}
+	if base == nil {
+		base = pr.GetBase().GetRepo()
+	}
+	s.CloneURL = base.GetCloneURL()
+	if head := pr.GetHead().GetRepo(); head != nil && base != nil && head.GetID() != 0 && head.GetID() != base.GetID() {
+		s.Fork = true
+	}
+	switch {
+	case pr.GetMerged() || pr.MergedAt != nil:
+		s.State = "merged"
+	case pr.GetState() == "closed":
+		s.State = "closed"
+	}
+	for _, l := range pr.Labels {
+		s.Labels = append(s.Labels, l.GetName())
+	}
+	sort.Strings(s.Labels)
+	return s
+}

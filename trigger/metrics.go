@@ -1,0 +1,91 @@
+package trigger
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of the trigger. Labels are bounded: event types, results, and outcomes; no PR numbers.
+type Metrics struct {
+	webhooks        *prometheus.CounterVec
+	webhookLatency  *prometheus.HistogramVec
+	reconciles      *prometheus.CounterVec
+	pipelineRuns    *prometheus.CounterVec
+	queueDepth      prometheus.Gauge
+	runningRuns     prometheus.Gauge
+	reconcileErrors *prometheus.CounterVec
+}
+
+// NewMetrics registers the trigger's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalyst_trigger_webhook_requests_total",
+			Help: "Webhook deliveries by event type and result (recorded, unchanged, ignored, rejected, unauthorized, error).",
+		}, []string{"event", "result"}),
+		webhookLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "catalyst_trigger_webhook_duration_seconds",
+			Help:    "Time from receiving a webhook to answering it, including persisting the record.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"event"}),
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalyst_trigger_reconciles_total",
+			Help: "Reconciles by kind of key (namespace, pending, queue) and result (success, error, requeue).",
+		}, []string{"kind", "result"}),
+		pipelineRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalyst_trigger_pipelineruns_total",
+			Help: "PipelineRuns created, started from the queue, cancelled and gracefully stopped, by repository.",
+		}, []string{"repo", "operation"}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "catalyst_trigger_queue_depth",
+			Help: "Deploy PipelineRuns waiting as PipelineRunPending for a concurrency slot.",
+		}),
+		runningRuns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "catalyst_trigger_running_pipelineruns",
+			Help: "Deploy PipelineRuns started and not finished.",
+		}),
+		reconcileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalyst_trigger_resync_total",
+			Help: "Resync passes by result.",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.webhooks, m.webhookLatency, m.reconciles, m.pipelineRuns, m.queueDepth, m.runningRuns, m.reconcileErrors)
+	return m
+}
+
+func (m *Metrics) observeWebhook(event, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if event == "" {
+		event = "unknown"
+	}
+	m.webhooks.WithLabelValues(event, result).Inc()
+	m.webhookLatency.WithLabelValues(event).Observe(d.Seconds())
+}
+
+func (m *Metrics) reconciled(kind, result string) {
+	if m != nil {
+		m.reconciles.WithLabelValues(kind, result).Inc()
+	}
+}
+
+func (m *Metrics) pipelineRun(repo, operation string) {
+	if m != nil {
+		m.pipelineRuns.WithLabelValues(repo, operation).Inc()
+	}
+}
+
+func (m *Metrics) queue(pending, running int) {
+	if m != nil {
+		m.queueDepth.Set(float64(pending))
+		m.runningRuns.Set(float64(running))
+	}
+}
+
+func (m *Metrics) resynced(result string) {
+	if m != nil {
+		m.reconcileErrors.WithLabelValues(result).Inc()
+	}
+}

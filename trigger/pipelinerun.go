@@ -1,0 +1,119 @@
+package trigger
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/catalyst-preview/catalyst/config"
+	"github.com/catalyst-preview/catalyst/preview"
+)
+
+// cleanupTimeout bounds the helm uninstall so that a closed PR's environment is gone within
+// five minutes of the close even when the uninstall hangs.
+const cleanupTimeout = 3 * time.Minute
+
+// deployRun is the PipelineRun that previews one head SHA. Its name is deterministic per SHA
+// and attempt, so a redelivered event or a repeated reconcile finds it instead of adding one.
+func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pending bool, now time.Time) *pipelinev1.PipelineRun {
+	repo, ann, namespace := rec.Repo, rec.Ann, rec.Name
+	number := strconv.Itoa(rec.Number)
+	pr := &pipelinev1.PipelineRun{
+		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      preview.PipelineRunName(preview.KindDeploy, n.SHA, n.Attempt),
+			Namespace: namespace,
+			Labels:    runLabels(rec, n.SHA, preview.KindDeploy),
+			Annotations: map[string]string{
+				preview.AnnotationRepo:     repo,
+				preview.AnnotationAttempt:  strconv.Itoa(n.Attempt),
+				preview.AnnotationCause:    n.Cause,
+				preview.AnnotationQueuedAt: now.UTC().Format(time.RFC3339Nano),
+			},
+		},
+		Spec: pipelinev1.PipelineRunSpec{
+			PipelineRef: &pipelinev1.PipelineRef{Name: p.DeployPipeline},
+			Params: pipelinev1.Params{
+				param("repo-url", ann[preview.AnnotationCloneURL]),
+				param("revision", n.SHA),
+				param("pr-number", number),
+				param("image", imageRef(p.Registry, repo, number, n.SHA)),
+				param("chart-path", r.ChartPath),
+				param("values-file", r.ValuesFile),
+				param("preview-host", ann[preview.AnnotationPreviewHost]),
+				param("health-path", r.HealthPath),
+				param("dockerfile", r.Dockerfile),
+				param("context", r.Context),
+				param("url-scheme", p.URLScheme),
+				param("step-image", p.StepImage),
+				param("builder-image", p.BuilderImage),
+				param("git-image", p.GitImage),
+				param("release-name", preview.ReleaseName),
+			},
+			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{ServiceAccountName: PipelineServiceAccount},
+			Timeouts:        &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: p.PipelineTimeout.Duration}},
+		},
+	}
+	if at := ann[preview.AnnotationHeadSeenAt]; at != "" && n.Cause == preview.CauseEvent {
+		pr.Annotations[preview.AnnotationEventAt] = at
+	}
+	if n.Nonce != "" {
+		pr.Annotations[preview.AnnotationRetestNonceOf] = n.Nonce
+	}
+	if pending {
+		pr.Spec.Status = pipelinev1.PipelineRunSpecStatusPending
+	}
+	return pr
+}
+
+// cleanupRun uninstalls the preview's helm release before the namespace is deleted.
+func cleanupRun(rec prRecord, p config.Preview) *pipelinev1.PipelineRun {
+	sha := rec.Ann[preview.AnnotationHeadSHA]
+	return &pipelinev1.PipelineRun{
+		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        preview.PipelineRunName(preview.KindCleanup, sha, 1),
+			Namespace:   rec.Name,
+			Labels:      runLabels(rec, sha, preview.KindCleanup),
+			Annotations: map[string]string{preview.AnnotationRepo: rec.Repo},
+		},
+		Spec: pipelinev1.PipelineRunSpec{
+			PipelineRef: &pipelinev1.PipelineRef{Name: *p.CleanupPipeline},
+			Params: pipelinev1.Params{
+				param("release-name", preview.ReleaseName),
+				param("step-image", p.StepImage),
+			},
+			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{ServiceAccountName: PipelineServiceAccount},
+			Timeouts:        &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: cleanupTimeout}},
+		},
+	}
+}
+
+func runLabels(rec prRecord, sha, kind string) map[string]string {
+	return map[string]string{
+		preview.LabelManaged:     preview.ManagedTrue,
+		preview.LabelRepo:        preview.RepoLabelValue(rec.Repo),
+		preview.LabelPR:          strconv.Itoa(rec.Number),
+		preview.LabelSHA:         sha,
+		preview.LabelKind:        kind,
+		preview.LabelEnvironment: preview.EnvironmentPreview,
+	}
+}
+
+// imageRef is {registry}/{repo}:pr-{n}-{sha12}, with the repository name lower-cased as image
+// references require.
+func imageRef(registry, repo, number, sha string) string {
+	_, name := preview.SplitRepo(repo)
+	tag := "pr-" + number + "-" + sha
+	if len(sha) > 12 {
+		tag = "pr-" + number + "-" + sha[:12]
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + strings.ToLower(name) + ":" + tag
+}
+
+func param(name, value string) pipelinev1.Param {
+	return pipelinev1.Param{Name: name, Value: *pipelinev1.NewStructuredValues(value)}
+}

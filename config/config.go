@@ -87,7 +87,10 @@ type Preview struct {
 	PipelineTimeout *metav1.Duration `json:"pipelineTimeout,omitempty"`
 	// ResyncInterval: how often open PRs are listed from GitHub to repair missed webhooks.
 	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
-	// PodSecurity is the Pod Security Standard enforced in preview namespaces.
+	// PodSecurity is the Pod Security Standard enforced in preview namespaces; warn and audit
+	// are always "restricted", so every deviation is visible. The default is "privileged"
+	// because BuildKit rootless (the build task) needs unconfined seccomp and AppArmor
+	// profiles, which "baseline" forbids; use "baseline" with a builder that does not.
 	PodSecurity string `json:"podSecurity,omitempty"`
 }
 
@@ -172,7 +175,7 @@ const (
 	DefaultIngressNamespace  = "ingress-nginx"
 	DefaultIngressClass      = "nginx"
 	DefaultHealthPath        = "/healthz"
-	DefaultPodSecurity       = "baseline"
+	DefaultPodSecurity       = "privileged"
 	DefaultSetupDocsURL      = "https://github.com/catalyst-preview/catalyst#configuration"
 	DefaultGlobalConcurrency = 10
 	DefaultRepoConcurrency   = 5

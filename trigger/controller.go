@@ -47,7 +47,7 @@ type Deps struct {
 	Kube            kubernetes.Interface
 	Tekton          tektonclient.Interface
 	Dynamic         dynamic.Interface
-	GitHub          GitHub
+	GitHub          GitHubClients
 	Config          *config.Config
 	SystemNamespace string
 	Log             *zap.Logger
@@ -59,6 +59,9 @@ type Deps struct {
 	ResyncEvery time.Duration
 	// ReprovisionEvery re-applies namespace contents even when unchanged, repairing drift.
 	ReprovisionEvery time.Duration
+	// DecorateRun, when set, adjusts every PipelineRun before it is created. The demo and the
+	// end-to-end tests use it to tell the simulated node how each task pod ends.
+	DecorateRun func(*pipelinev1.PipelineRun)
 }
 
 // Controller converges PR namespaces, their PipelineRuns and the global queue.

@@ -4,20 +4,28 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/catalyst-preview/catalyst/githubapp"
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
-// GitHub is what the trigger asks of GitHub: reads for resync and approvals, an installation
-// token for the pipeline's git fetch, and the notices that have no PipelineRun to report on.
+// GitHub is what the trigger asks of one installation: reads for resync and approvals, an
+// installation token for the pipeline's git fetch, and the notices that have no PipelineRun to
+// report on. githubapp.Adapter implements it.
 type GitHub interface {
-	RepoInstallation(ctx context.Context, owner, repo string) (int64, error)
-	ListOpenPullRequests(ctx context.Context, installationID int64, owner, repo string) ([]*github.PullRequest, error)
-	GetPullRequest(ctx context.Context, installationID int64, owner, repo string, number int) (*github.PullRequest, error)
-	CollaboratorPermission(ctx context.Context, installationID int64, owner, repo, login string) (string, error)
-	InstallationToken(ctx context.Context, installationID int64, repo string) (token string, expires time.Time, err error)
-	UpsertComment(ctx context.Context, installationID int64, owner, repo string, number int, marker, body string, knownID int64) (int64, error)
+	ListOpenPullRequests(ctx context.Context, owner, repo string) ([]*github.PullRequest, error)
+	GetPullRequest(ctx context.Context, owner, repo string, number int) (*github.PullRequest, error)
+	CollaboratorPermission(ctx context.Context, owner, repo, login string) (string, error)
+	InstallationToken(ctx context.Context, installationID int64, repos []string) (*github.InstallationToken, error)
+	UpsertComment(ctx context.Context, owner, repo string, number int, marker, body string, knownID int64) (int64, error)
+}
+
+// GitHubClients hands out per-installation clients and finds a repository's installation.
+type GitHubClients interface {
+	For(installationID int64) (GitHub, error)
+	InstallationFor(ctx context.Context, owner, repo string) (int64, error)
 }
 
 // NoticeMarker identifies the trigger's own comment; the reporter uses a different marker.
@@ -61,6 +69,17 @@ func approvalNotice(author, association, sha string, sticky bool) notice {
 	}
 }
 
+// approvalNoticeFor is the notice for a PR waiting for approval, unless a refusal for the same
+// commit is already shown (it says the commit is still waiting, and says why).
+func approvalNoticeFor(ann map[string]string, sticky bool) (notice, bool) {
+	sha := ann[preview.AnnotationHeadSHA]
+	shown := ann[preview.AnnotationNotice]
+	if strings.HasPrefix(shown, "denied:") && strings.HasSuffix(shown, ":"+sha) {
+		return notice{}, false
+	}
+	return approvalNotice(ann[preview.AnnotationAuthor], ann[preview.AnnotationAuthorAssociation], sha, sticky), true
+}
+
 func approvedNotice(by, sha string) notice {
 	return notice{
 		Key: "approved:" + sha,
@@ -82,4 +101,13 @@ func deniedNotice(by, sha string) notice {
 func splitOwnerRepo(full string) (string, string) {
 	owner, repo, _ := strings.Cut(full, "/")
 	return owner, repo
+}
+
+// ClientsFrom adapts githubapp's client cache to what the trigger needs.
+func ClientsFrom(c *githubapp.Clients) GitHubClients { return appClients{c} }
+
+type appClients struct{ *githubapp.Clients }
+
+func (a appClients) For(installationID int64) (GitHub, error) {
+	return a.ForInstallation(installationID)
 }

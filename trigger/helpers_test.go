@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/catalyst-preview/catalyst/config"
+	"github.com/catalyst-preview/catalyst/githubapp"
 )
 
 const (
@@ -75,3 +76,5 @@ func writes(kube *fake.Clientset) []string {
 	}
 	return out
 }
+
+var _ GitHub = (*githubapp.Adapter)(nil)

@@ -52,9 +52,10 @@ func (c *Controller) reconcilePending(ctx context.Context, name string) (time.Du
 			return 0, err
 		}
 	case preview.GateApproval:
-		n := approvalNotice(rec.Ann[preview.AnnotationAuthor], rec.Ann[preview.AnnotationAuthorAssociation], rec.Ann[preview.AnnotationHeadSHA], c.Config.Preview.ApprovalSticky)
-		if err := c.postNotice(ctx, rec, n, meta); err != nil {
-			return 0, err
+		if n, ok := approvalNoticeFor(rec.Ann, c.Config.Preview.ApprovalSticky); ok {
+			if err := c.postNotice(ctx, rec, n, meta); err != nil {
+				return 0, err
+			}
 		}
 	}
 	if len(meta) > 0 {

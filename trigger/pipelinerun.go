@@ -52,6 +52,7 @@ func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pe
 				param("builder-image", p.BuilderImage),
 				param("git-image", p.GitImage),
 				param("release-name", preview.ReleaseName),
+				param("ingress-class", p.IngressClass),
 			},
 			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{ServiceAccountName: PipelineServiceAccount},
 			Timeouts:        &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: p.PipelineTimeout.Duration}},

@@ -3,7 +3,6 @@ package trigger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -111,6 +110,9 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 	}
 	if plan.CreateCleanup {
 		run := cleanupRun(rec, c.Config.Preview)
+		if c.DecorateRun != nil {
+			c.DecorateRun(run)
+		}
 		if _, err := c.Tekton.TektonV1().PipelineRuns(ns.Name).Create(ctx, run, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return 0, fmt.Errorf("create cleanup run %s: %w", run.Name, err)
 		}
@@ -126,9 +128,10 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 	}
 
 	if gate == preview.GateApproval && !teardown {
-		n := approvalNotice(rec.Ann[preview.AnnotationAuthor], rec.Ann[preview.AnnotationAuthorAssociation], rec.Ann[preview.AnnotationHeadSHA], c.Config.Preview.ApprovalSticky)
-		if err := c.postNotice(ctx, rec, n, meta); err != nil {
-			return 0, err
+		if n, ok := approvalNoticeFor(rec.Ann, c.Config.Preview.ApprovalSticky); ok {
+			if err := c.postNotice(ctx, rec, n, meta); err != nil {
+				return 0, err
+			}
 		}
 	}
 	if len(meta) > 0 {
@@ -150,6 +153,9 @@ func (c *Controller) create(ctx context.Context, rec prRecord, n newRun, repoCfg
 	}
 	started := c.slots.admit(cached, c.limits(), k, preview.RepoLabelValue(rec.Repo), c.Now())
 	run := deployRun(rec, n, c.Config.Preview, repoCfg, !started, c.Now())
+	if c.DecorateRun != nil {
+		c.DecorateRun(run)
+	}
 	_, err = c.Tekton.TektonV1().PipelineRuns(rec.Name).Create(ctx, run, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -251,9 +257,12 @@ func (c *Controller) patchPendingAnnotations(ctx context.Context, name string, a
 func (c *Controller) verifyApproval(ctx context.Context, rec prRecord, patch func(context.Context, string, map[string]*string) error) error {
 	by := rec.Ann[preview.AnnotationApprovalRequestBy]
 	sha := rec.Ann[preview.AnnotationApprovalRequestAt]
-	inst, _ := strconv.ParseInt(rec.Ann[preview.AnnotationInstallationID], 10, 64)
+	gh, err := c.githubFor(rec)
+	if err != nil {
+		return err
+	}
 	owner, repo := splitOwnerRepo(rec.Repo)
-	perm, err := c.GitHub.CollaboratorPermission(ctx, inst, owner, repo, by)
+	perm, err := gh.CollaboratorPermission(ctx, owner, repo, by)
 	if err != nil {
 		return fmt.Errorf("check permission of %s on %s: %w", by, rec.Repo, err)
 	}
@@ -279,10 +288,13 @@ func (c *Controller) postNotice(ctx context.Context, rec prRecord, n notice, met
 	if rec.Ann[preview.AnnotationNotice] == n.Key {
 		return nil
 	}
-	inst, _ := strconv.ParseInt(rec.Ann[preview.AnnotationInstallationID], 10, 64)
+	gh, err := c.githubFor(rec)
+	if err != nil {
+		return err
+	}
 	known, _ := strconv.ParseInt(rec.Ann[preview.AnnotationNoticeCommentID], 10, 64)
 	owner, repo := splitOwnerRepo(rec.Repo)
-	id, err := c.GitHub.UpsertComment(ctx, inst, owner, repo, rec.Number, NoticeMarker, n.Body, known)
+	id, err := gh.UpsertComment(ctx, owner, repo, rec.Number, NoticeMarker, n.Body, known)
 	if err != nil {
 		return fmt.Errorf("post %s notice on %s#%d: %w", n.Key, rec.Repo, rec.Number, err)
 	}
@@ -297,8 +309,13 @@ func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[
 	if exp, err := time.Parse(time.RFC3339, rec.Ann[preview.AnnotationTokenExpiresAt]); err == nil && exp.Sub(c.Now()) > tokenMinValidity {
 		return nil
 	}
+	gh, err := c.githubFor(rec)
+	if err != nil {
+		return err
+	}
 	inst, _ := strconv.ParseInt(rec.Ann[preview.AnnotationInstallationID], 10, 64)
-	token, expires, err := c.GitHub.InstallationToken(ctx, inst, rec.Repo)
+	_, name := splitOwnerRepo(rec.Repo)
+	tok, err := gh.InstallationToken(ctx, inst, []string{name})
 	if err != nil {
 		var retry time.Duration
 		if d, ok := c.RetryAfter(err); ok {
@@ -308,8 +325,13 @@ func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[
 		log.Warn("no installation token for the pipeline's git fetch", zap.Error(err), zap.Duration("retry", retry))
 		return nil
 	}
-	if err := c.applySecret(ctx, rec.Name, GitTokenSecret, map[string][]byte{"token": []byte(token)}); err != nil {
+	if err := c.applySecret(ctx, rec.Name, GitTokenSecret, map[string][]byte{"token": []byte(tok.GetToken())}); err != nil {
 		return err
+	}
+	// A development token has no expiry; refresh it hourly all the same.
+	expires := tok.GetExpiresAt().Time
+	if expires.IsZero() {
+		expires = c.Now().Add(time.Hour)
 	}
 	v := expires.UTC().Format(time.RFC3339)
 	meta[preview.AnnotationTokenExpiresAt] = &v
@@ -319,4 +341,12 @@ func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[
 // tokenMinValidity: a run may wait in the queue and fetch late; installation tokens last 1 h.
 const tokenMinValidity = 40 * time.Minute
 
-var errNoGitHub = errors.New("no GitHub client configured")
+// githubFor returns the client of the record's installation.
+func (c *Controller) githubFor(rec prRecord) (GitHub, error) {
+	inst, _ := strconv.ParseInt(rec.Ann[preview.AnnotationInstallationID], 10, 64)
+	gh, err := c.GitHub.For(inst)
+	if err != nil {
+		return nil, fmt.Errorf("github client for %s: %w", rec.Repo, err)
+	}
+	return gh, nil
+}

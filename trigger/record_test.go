@@ -83,10 +83,19 @@ func TestGate(t *testing.T) {
 		"approved for this SHA":        {configured: true, ann: base(func(a map[string]string) { a[preview.AnnotationApprovedSHA] = sha1 })},
 		"approval pinned to older SHA": {configured: true, ann: base(func(a map[string]string) { a[preview.AnnotationApprovedSHA] = sha2 }), want: preview.GateApproval},
 		"sticky approval":              {configured: true, p: func(p *config.Preview) { p.ApprovalSticky = true }, ann: base(func(a map[string]string) { a[preview.AnnotationApprovedSHA] = sha2 })},
-		"draft":                        {configured: true, ann: base(func(a map[string]string) { a[preview.AnnotationAuthorAssociation] = "OWNER"; a[preview.AnnotationDraft] = "true" }), want: preview.GateDraft},
-		"draft allowed":                {configured: true, p: func(p *config.Preview) { p.DeployDrafts = true }, ann: base(func(a map[string]string) { a[preview.AnnotationAuthorAssociation] = "OWNER"; a[preview.AnnotationDraft] = "true" })},
-		"label mode without label":     {configured: true, p: func(p *config.Preview) { p.RequireLabel = "preview" }, ann: base(func(a map[string]string) { a[preview.AnnotationAuthorAssociation] = "OWNER" }), want: preview.GateLabel},
-		"label mode with label":        {configured: true, p: func(p *config.Preview) { p.RequireLabel = "preview" }, ann: base(func(a map[string]string) { a[preview.AnnotationAuthorAssociation] = "OWNER"; a[preview.AnnotationPRLabels] = `["bug","preview"]` })},
+		"draft": {configured: true, ann: base(func(a map[string]string) {
+			a[preview.AnnotationAuthorAssociation] = "OWNER"
+			a[preview.AnnotationDraft] = "true"
+		}), want: preview.GateDraft},
+		"draft allowed": {configured: true, p: func(p *config.Preview) { p.DeployDrafts = true }, ann: base(func(a map[string]string) {
+			a[preview.AnnotationAuthorAssociation] = "OWNER"
+			a[preview.AnnotationDraft] = "true"
+		})},
+		"label mode without label": {configured: true, p: func(p *config.Preview) { p.RequireLabel = "preview" }, ann: base(func(a map[string]string) { a[preview.AnnotationAuthorAssociation] = "OWNER" }), want: preview.GateLabel},
+		"label mode with label": {configured: true, p: func(p *config.Preview) { p.RequireLabel = "preview" }, ann: base(func(a map[string]string) {
+			a[preview.AnnotationAuthorAssociation] = "OWNER"
+			a[preview.AnnotationPRLabels] = `["bug","preview"]`
+		})},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

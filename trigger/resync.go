@@ -44,13 +44,17 @@ func (c *Controller) resyncRepo(ctx context.Context, repo config.Repository) err
 		}
 	}
 	if inst == 0 {
-		id, err := c.GitHub.RepoInstallation(ctx, owner, name)
+		id, err := c.GitHub.InstallationFor(ctx, owner, name)
 		if err != nil {
 			return err
 		}
 		inst = id
 	}
-	prs, err := c.GitHub.ListOpenPullRequests(ctx, inst, owner, name)
+	gh, err := c.GitHub.For(inst)
+	if err != nil {
+		return err
+	}
+	prs, err := gh.ListOpenPullRequests(ctx, owner, name)
 	if err != nil {
 		return err
 	}
@@ -67,8 +71,12 @@ func (c *Controller) resyncRepo(ctx context.Context, repo config.Repository) err
 			continue
 		}
 		ev := Event{Type: "resync", Action: ActionUpdate, Repo: repo.Name, InstallationID: inst, Number: n, PR: state, At: state.UpdatedAt}
-		if _, err := c.store.Record(ctx, ev); err != nil {
+		out, err := c.store.Record(ctx, ev)
+		if err != nil {
 			return err
+		}
+		if !out.Changed {
+			continue
 		}
 		c.Log.Info("resync recorded a pull request", zap.String("repo", repo.Name), zap.Int("pr", n), zap.String("sha", state.HeadSHA))
 	}
@@ -76,7 +84,7 @@ func (c *Controller) resyncRepo(ctx context.Context, repo config.Repository) err
 		if open[n] || r.Ann[preview.AnnotationPRState] != preview.PRStateOpen {
 			continue
 		}
-		pr, err := c.GitHub.GetPullRequest(ctx, inst, owner, name, n)
+		pr, err := gh.GetPullRequest(ctx, owner, name, n)
 		if err != nil {
 			return err
 		}

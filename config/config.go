@@ -87,6 +87,9 @@ type Preview struct {
 	PipelineTimeout *metav1.Duration `json:"pipelineTimeout,omitempty"`
 	// ResyncInterval: how often open PRs are listed from GitHub to repair missed webhooks.
 	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
+	// PipelineRunAnnotations are added to every PipelineRun (and so to its TaskRuns and pods):
+	// cost attribution, Tekton Chains or Results settings, or a test harness's instructions.
+	PipelineRunAnnotations map[string]string `json:"pipelineRunAnnotations,omitempty"`
 	// PodSecurity is the Pod Security Standard enforced in preview namespaces; warn and audit
 	// are always "restricted", so every deviation is visible. The default is "privileged"
 	// because BuildKit rootless (the build task) needs unconfined seccomp and AppArmor
@@ -324,6 +327,11 @@ func (c *Config) Validate() error {
 	for i, ns := range p.AuxiliaryNamespaces {
 		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
 			bad(fmt.Sprintf("preview.auxiliaryNamespaces[%d]", i), "%q is not a namespace name", ns)
+		}
+	}
+	for k := range p.PipelineRunAnnotations {
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			bad("preview.pipelineRunAnnotations", "%q is not an annotation key: %s", k, strings.Join(msgs, "; "))
 		}
 	}
 	switch p.PodSecurity {

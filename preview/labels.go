@@ -55,6 +55,7 @@ const (
 	AnnotationLastEvent         = Prefix + "last-event"           // RFC3339 time of the last webhook or resync that changed the record
 	AnnotationClosedAt          = Prefix + "closed-at"            // RFC3339 time the close was recorded
 	AnnotationCommentID         = Prefix + "comment-id"           // the upserted PR comment (reporter)
+	AnnotationCommentHash       = Prefix + "comment-hash"         // reporter: fingerprint of the comment last sent ("phase/hash")
 	AnnotationNotice            = Prefix + "notice"               // trigger notice kind last posted (approval needed, ...)
 	AnnotationNoticeCommentID   = Prefix + "notice-comment-id"    // comment ID of that notice
 	AnnotationRemovalReported   = Prefix + "removal-reported"     // reporter wrote the final "environment removed" comment
@@ -115,3 +116,12 @@ const (
 	StopClosed     = "closed"
 	StopByUser     = "cancelled-by-user"
 )
+
+// FinalizerReport is held on a PR namespace by the reporter once it has commented, so that the
+// comment is edited a last time ("environment removed") before the namespace goes away.
+const FinalizerReport = Prefix + "report"
+
+// GitTokenSecret is the Secret in each PR namespace holding the installation token (key "token")
+// for the pipeline's git fetch: the trigger writes it, the reporter masks its value in logs.
+// (trigger.GitTokenSecret has the same value.)
+const GitTokenSecret = "catalyst-git-token"

@@ -58,6 +58,11 @@ func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pe
 			Timeouts:        &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: p.PipelineTimeout.Duration}},
 		},
 	}
+	for k, v := range p.PipelineRunAnnotations {
+		if _, ours := pr.Annotations[k]; !ours {
+			pr.Annotations[k] = v
+		}
+	}
 	if at := ann[preview.AnnotationHeadSeenAt]; at != "" && n.Cause == preview.CauseEvent {
 		pr.Annotations[preview.AnnotationEventAt] = at
 	}
@@ -73,13 +78,17 @@ func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pe
 // cleanupRun uninstalls the preview's helm release before the namespace is deleted.
 func cleanupRun(rec prRecord, p config.Preview) *pipelinev1.PipelineRun {
 	sha := rec.Ann[preview.AnnotationHeadSHA]
+	ann := map[string]string{preview.AnnotationRepo: rec.Repo}
+	for k, v := range p.PipelineRunAnnotations {
+		ann[k] = v
+	}
 	return &pipelinev1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        preview.PipelineRunName(preview.KindCleanup, sha, 1),
 			Namespace:   rec.Name,
 			Labels:      runLabels(rec, sha, preview.KindCleanup),
-			Annotations: map[string]string{preview.AnnotationRepo: rec.Repo},
+			Annotations: ann,
 		},
 		Spec: pipelinev1.PipelineRunSpec{
 			PipelineRef: &pipelinev1.PipelineRef{Name: *p.CleanupPipeline},

@@ -56,10 +56,17 @@ type Preview struct {
 	// AuxiliaryNamespaces may be reached from preview namespaces (image registry, shared services).
 	AuxiliaryNamespaces []string `json:"auxiliaryNamespaces,omitempty"`
 	// Registry receives preview images: {registry}/{repo}:pr-{n}-{sha12}.
-	Registry     string `json:"registry"`
+	Registry string `json:"registry"`
+	// BuilderImage and GitImage override the build task's images; empty keeps the pipeline's
+	// defaults (BuildKit rootless, alpine/git).
 	BuilderImage string `json:"builderImage,omitempty"`
-	StepImage    string `json:"stepImage,omitempty"`
 	GitImage     string `json:"gitImage,omitempty"`
+	// StepImage is the project's step image (cmd/preview-step): deploy, health check, cleanup.
+	StepImage string `json:"stepImage,omitempty"`
+	// HealthConnectTo is host:port the health check dials for every preview host (usually the
+	// ingress controller's Service), keeping the preview's Host header and TLS name. Empty: the
+	// preview host must resolve inside the cluster.
+	HealthConnectTo string `json:"healthConnectTo,omitempty"`
 	// PipelineNamespace holds the Pipelines and Tasks copied into each preview namespace.
 	PipelineNamespace string `json:"pipelineNamespace,omitempty"`
 	DeployPipeline    string `json:"deployPipeline,omitempty"`
@@ -168,9 +175,7 @@ func Parse(raw []byte) (*Config, error) {
 // Defaults; exported so that docs and tests can show them.
 const (
 	DefaultAPIURL            = "https://api.github.com/"
-	DefaultBuilderImage      = "docker.io/moby/buildkit:v0.17.3-rootless"
 	DefaultStepImage         = "ghcr.io/catalyst-preview/preview-step:latest"
-	DefaultGitImage          = "ghcr.io/catalyst-preview/preview-step:latest"
 	DefaultPipelineNamespace = "catalyst-system"
 	DefaultDeployPipeline    = "catalyst-preview"
 	DefaultCleanupPipeline   = "catalyst-cleanup"
@@ -204,9 +209,7 @@ func (c *Config) Default() {
 	setDefault(&p.URLScheme, "https")
 	setDefault(&p.IngressClass, DefaultIngressClass)
 	setDefault(&p.IngressNamespace, DefaultIngressNamespace)
-	setDefault(&p.BuilderImage, DefaultBuilderImage)
 	setDefault(&p.StepImage, DefaultStepImage)
-	setDefault(&p.GitImage, DefaultGitImage)
 	setDefault(&p.PipelineNamespace, DefaultPipelineNamespace)
 	setDefault(&p.DeployPipeline, DefaultDeployPipeline)
 	setDefault(&p.SecretsNamespace, DefaultSecretsNamespace)

@@ -49,14 +49,18 @@ func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pe
 				param("context", r.Context),
 				param("url-scheme", p.URLScheme),
 				param("step-image", p.StepImage),
-				param("builder-image", p.BuilderImage),
-				param("git-image", p.GitImage),
 				param("release-name", preview.ReleaseName),
 				param("ingress-class", p.IngressClass),
 			},
 			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{ServiceAccountName: PipelineServiceAccount},
 			Timeouts:        &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: p.PipelineTimeout.Duration}},
 		},
+	}
+	// Optional overrides: unset, the pipeline's own defaults apply.
+	for _, o := range []struct{ name, value string }{{"builder-image", p.BuilderImage}, {"git-image", p.GitImage}, {"health-connect-to", p.HealthConnectTo}} {
+		if o.value != "" {
+			pr.Spec.Params = append(pr.Spec.Params, param(o.name, o.value))
+		}
 	}
 	for k, v := range p.PipelineRunAnnotations {
 		if _, ours := pr.Annotations[k]; !ours {

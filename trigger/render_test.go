@@ -4,10 +4,13 @@ import (
 	"strings"
 	"testing"
 
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"gotest.tools/v3/assert"
 	"gotest.tools/v3/golden"
 	"sigs.k8s.io/yaml"
 
 	"github.com/catalyst-preview/catalyst/config"
+	"github.com/catalyst-preview/catalyst/pipelines"
 	"github.com/catalyst-preview/catalyst/preview"
 )
 
@@ -39,4 +42,35 @@ func TestGoldenObjects(t *testing.T) {
 		add(o)
 	}
 	golden.Assert(t, strings.Join(docs, "---\n"), "objects.golden.yaml")
+}
+
+// Every parameter the trigger passes is declared by the pipeline it runs (Tekton would refuse
+// the run otherwise), and every required one is passed.
+func TestParamsMatchThePipelines(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Preview.BuilderImage, c.Preview.GitImage, c.Preview.HealthConnectTo = "b", "g", "ingress:80"
+	})
+	repoCfg, _ := cfg.Repository("acme/shop")
+	rec := prRecord{Name: "pr-shop-42", Repo: "acme/shop", Number: 42, Ann: map[string]string{}}
+	for _, run := range []*pipelinev1.PipelineRun{
+		deployRun(rec, newRun{SHA: sha1, Attempt: 1}, cfg.Preview, repoCfg, false, testNow),
+		cleanupRun(rec, cfg.Preview),
+	} {
+		pl, ok := pipelines.Get(run.Spec.PipelineRef.Name)
+		assert.Assert(t, ok, "pipeline %s is embedded", run.Spec.PipelineRef.Name)
+		declared := map[string]bool{}
+		for _, p := range pl.Spec.Params {
+			declared[p.Name] = true
+		}
+		passed := map[string]bool{}
+		for _, p := range run.Spec.Params {
+			assert.Check(t, declared[p.Name], "%s passes %q, which %s does not declare", run.Name, p.Name, pl.Name)
+			passed[p.Name] = true
+		}
+		for _, p := range pl.Spec.Params {
+			if p.Default == nil {
+				assert.Check(t, passed[p.Name], "%s does not pass required param %q", run.Name, p.Name)
+			}
+		}
+	}
 }

@@ -41,6 +41,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rc.UserAgent = "catalyst-trigger"
+	// client-go's default 5 requests/s would make a burst of pull requests queue in the client.
+	rc.QPS, rc.Burst = 50, 100
+	reg := prometheus.NewRegistry()
+	setup.CountKubeRequests(rc, reg)
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -53,7 +57,6 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gh, err := setup.GitHubClients(cfg.GitHub, log, githubapp.NewMetrics(reg))
 	if err != nil {

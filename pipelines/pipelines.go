@@ -1,0 +1,212 @@
+// Package pipelines embeds the Tekton Pipelines of Catalyst Preview — catalyst-preview
+// (build → deploy → healthcheck) and catalyst-cleanup — and applies them, with the Tasks they
+// reference, into a namespace.
+package pipelines
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"sync"
+
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/catalyst-preview/catalyst/tasks"
+)
+
+// Pipeline names.
+const (
+	Preview = "catalyst-preview"
+	Cleanup = "catalyst-cleanup"
+)
+
+// Pipeline task names; the trigger and the reporter key off them.
+const (
+	TaskBuild       = "build"
+	TaskDeploy      = "deploy"
+	TaskHealthcheck = "healthcheck"
+	TaskCleanup     = "cleanup"
+)
+
+// Params of catalyst-preview (and, for ParamReleaseName and ParamStepImage, catalyst-cleanup).
+const (
+	ParamRepoURL          = "repo-url"
+	ParamRevision         = "revision"
+	ParamPRNumber         = "pr-number"
+	ParamImage            = "image"
+	ParamChartPath        = "chart-path"
+	ParamValuesFile       = "values-file"
+	ParamPreviewHost      = "preview-host"
+	ParamHealthPath       = "health-path"
+	ParamDockerfile       = "dockerfile"
+	ParamContext          = "context"
+	ParamURLScheme        = "url-scheme"
+	ParamStepImage        = "step-image"
+	ParamBuilderImage     = "builder-image"
+	ParamGitImage         = "git-image"
+	ParamReleaseName      = "release-name"
+	ParamIngressClass     = "ingress-class"
+	ParamCacheImage       = "cache-image"
+	ParamRegistryInsecure = "registry-insecure"
+	ParamImageDigestKey   = "image-digest-key"
+	ParamDeployTimeout    = "deploy-timeout"
+	ParamHealthTimeout    = "health-timeout"
+	ParamHealthConnectTo  = "health-connect-to"
+	ParamCleanupTimeout   = "cleanup-timeout"
+)
+
+// Results of catalyst-preview.
+const (
+	ResultURL             = "url"
+	ResultImageDigest     = "image-digest"
+	ResultReleaseRevision = "release-revision"
+)
+
+// FieldManager is the server-side apply field manager of Apply.
+const FieldManager = "catalyst-preview"
+
+// FS holds the Pipeline YAML files, one Pipeline per file.
+//
+//go:embed *.yaml
+var FS embed.FS
+
+var load = sync.OnceValues(func() (map[string]*v1.Pipeline, error) {
+	files, err := fs.Glob(FS, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*v1.Pipeline{}
+	for _, f := range files {
+		data, err := FS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		p, err := Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("pipelines/%s: %w", f, err)
+		}
+		if _, dup := out[p.Name]; dup {
+			return nil, fmt.Errorf("pipelines/%s: a second Pipeline named %q", f, p.Name)
+		}
+		out[p.Name] = p
+	}
+	return out, nil
+})
+
+// Decode strictly decodes one Pipeline: unknown fields are errors.
+func Decode(data []byte) (*v1.Pipeline, error) {
+	var p v1.Pipeline
+	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+		return nil, err
+	}
+	if err := caseSensitiveStrict(data, &v1.Pipeline{}); err != nil {
+		return nil, err
+	}
+	if p.APIVersion != v1.SchemeGroupVersion.String() || p.Kind != "Pipeline" {
+		return nil, fmt.Errorf("want apiVersion %s kind Pipeline, got %s %s", v1.SchemeGroupVersion, p.APIVersion, p.Kind)
+	}
+	if p.Name == "" {
+		return nil, fmt.Errorf("pipeline has no metadata.name")
+	}
+	return &p, nil
+}
+
+// All returns copies of every Pipeline, sorted by name. The embedded YAML is checked by this
+// package's tests, so a decode error here is a build defect and panics.
+func All() []*v1.Pipeline {
+	m, err := load()
+	if err != nil {
+		panic(err)
+	}
+	out := make([]*v1.Pipeline, 0, len(m))
+	for _, p := range m {
+		out = append(out, p.DeepCopy())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Get returns a copy of the Pipeline named name.
+func Get(name string) (*v1.Pipeline, bool) {
+	m, err := load()
+	if err != nil {
+		panic(err)
+	}
+	p, ok := m[name]
+	if !ok {
+		return nil, false
+	}
+	return p.DeepCopy(), true
+}
+
+// Apply server-side applies every Task and Pipeline into namespace (Tasks first, so a
+// Pipeline never references a missing Task). It is idempotent; fields this manager set
+// before and no longer sets are removed.
+func Apply(ctx context.Context, client versioned.Interface, namespace string) error {
+	force := true
+	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
+	for _, t := range tasks.All() {
+		body, err := applyBody(&t.TypeMeta, &t.ObjectMeta, namespace, t.Spec)
+		if err != nil {
+			return err
+		}
+		if _, err := client.TektonV1().Tasks(namespace).Patch(ctx, t.Name, types.ApplyPatchType, body, opts); err != nil {
+			return fmt.Errorf("apply Task %s/%s: %w", namespace, t.Name, err)
+		}
+	}
+	for _, p := range All() {
+		body, err := applyBody(&p.TypeMeta, &p.ObjectMeta, namespace, p.Spec)
+		if err != nil {
+			return err
+		}
+		if _, err := client.TektonV1().Pipelines(namespace).Patch(ctx, p.Name, types.ApplyPatchType, body, opts); err != nil {
+			return fmt.Errorf("apply Pipeline %s/%s: %w", namespace, p.Name, err)
+		}
+	}
+	return nil
+}
+
+// applyBody is the apply configuration: type, name, namespace, labels, annotations and spec
+// only (no status, no server-set metadata).
+func applyBody(tm *metav1.TypeMeta, om *metav1.ObjectMeta, namespace string, spec any) ([]byte, error) {
+	body := map[string]any{
+		"apiVersion": tm.APIVersion,
+		"kind":       tm.Kind,
+		"metadata": map[string]any{
+			"name":        om.Name,
+			"namespace":   namespace,
+			"labels":      om.Labels,
+			"annotations": om.Annotations,
+		},
+		"spec": spec,
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %s: %w", tm.Kind, om.Name, err)
+	}
+	return data, nil
+}
+
+// caseSensitiveStrict catches what yaml.UnmarshalStrict lets through: encoding/json matches
+// field names case-insensitively, so "taskref" would silently fill taskRef. The API server
+// would drop such a field; here it is an error.
+func caseSensitiveStrict(data []byte, into any) error {
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(j, into)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
+}

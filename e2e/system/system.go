@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
@@ -272,6 +273,8 @@ func (p *Process) Start(ctx context.Context) error {
 	}
 	p.cmd = exec.Command(p.bin, append(p.args, "--listen=127.0.0.1:"+strconv.Itoa(port))...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	// The process dies with the test binary or demo, however that ends.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.Name, err)
 	}

@@ -34,6 +34,7 @@ func run(ctx context.Context, o demoOptions, out io.Writer) error {
 	defer sys.Stop()
 	fmt.Fprintf(out, "\nready in %s\n", time.Since(start).Round(time.Second))
 
+	opened := time.Now()
 	d, err := sys.Sim.OpenPR(ctx, o.Repo, ghsim.PROptions{Author: "octocat", AuthorAssociation: "OWNER", Title: "Make the greeting friendlier"})
 	if err != nil {
 		return fmt.Errorf("open the simulated pull request: %w", err)
@@ -70,7 +71,7 @@ Press Ctrl-C to stop everything.
 			last = conv
 		}
 		if o.ExitWhenDeployed && strings.Contains(conv, "http://"+preview.PreviewHost(o.Repo, d.Number, sys.Config.Preview.Domain)) && strings.Contains(conv, "success") {
-			fmt.Fprintf(out, "preview deployed %s after the pull request was opened\n", time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(out, "preview reported %s after the pull request was opened\n", time.Since(opened).Round(time.Millisecond))
 			return nil
 		}
 	}

@@ -79,6 +79,7 @@ const (
 	AnnotationFailureClass  = Prefix + "failure-class"  // infrastructure | application (set by the trigger when classified)
 	AnnotationCheckRunID    = Prefix + "check-run-id"   // reporter: the Check Run for this SHA
 	AnnotationReportHash    = Prefix + "report-hash"    // reporter: fingerprint of the last report sent
+	AnnotationReportedPhase = Prefix + "reported-"      // reporter: + phase ("reported-running"): fingerprint sent in that phase
 )
 
 // Causes recorded in AnnotationCause.

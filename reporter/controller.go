@@ -1,0 +1,217 @@
+// Package reporter is the only writer of GitHub status: one Check Run per commit and one
+// upserted comment per pull request, kept in step with the PipelineRuns and TaskRuns of each PR
+// namespace. It watches managed Namespaces, PipelineRuns and TaskRuns; every event enqueues
+// the PR namespace, and Reconcile renders the reports from the current objects, compares their
+// fingerprints with the ledger annotations (report-hash on the PipelineRun, comment-hash on
+// the namespace) and calls GitHub only when they differ. A finalizer on the namespace keeps
+// it until the comment says the environment was removed.
+package reporter
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	tektoninformers "github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
+	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/catalyst-preview/catalyst/config"
+	"github.com/catalyst-preview/catalyst/githubapp"
+	"github.com/catalyst-preview/catalyst/preview"
+)
+
+// Deps are what the controller is built from.
+type Deps struct {
+	Kube     kubernetes.Interface
+	Tekton   tektonclient.Interface
+	GitHub   GitHubClients
+	Config   *config.Config
+	Logs     LogReader            // nil: PodLogs through Kube
+	Recorder record.EventRecorder // Events on namespaces; nil: dropped
+	Log      *zap.Logger
+	Metrics  *Metrics
+	Now      func() time.Time
+	// LogLines is how many lines of the failed step's log the excerpt shows (default 40).
+	LogLines int64
+	// Settle is how long a transitional state (a failure not yet classified, a queued run
+	// without its position or not yet started) waits before it is reported (default 10s); see
+	// settleWait.
+	Settle time.Duration
+	// StuckAfter is how long a namespace may take to delete before operators are told
+	// (default 10m).
+	StuckAfter time.Duration
+}
+
+// Controller reports PR namespaces to GitHub.
+type Controller struct {
+	Deps
+	queue workqueue.TypedRateLimitingInterface[string]
+
+	kubeInformers   informers.SharedInformerFactory
+	tektonInformers tektoninformers.SharedInformerFactory
+	namespaces      corelisters.NamespaceLister
+	runs            tektonlisters.PipelineRunLister
+	taskRuns        tektonlisters.TaskRunLister
+	synced          []cache.InformerSynced
+}
+
+// informerResync re-delivers every object periodically; an unchanged report costs nothing.
+const informerResync = 10 * time.Minute
+
+// NewController wires informers on managed objects and the work queue; Run starts them.
+func NewController(d Deps) *Controller {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logs == nil {
+		d.Logs = PodLogs{Kube: d.Kube}
+	}
+	if d.Recorder == nil {
+		d.Recorder = &record.FakeRecorder{} // without a channel it drops events
+	}
+	d.Log = cmp.Or(d.Log, zap.NewNop())
+	d.LogLines = cmp.Or(d.LogLines, 40)
+	d.Settle = cmp.Or(d.Settle, 10*time.Second)
+	d.StuckAfter = cmp.Or(d.StuckAfter, 10*time.Minute)
+	c := &Controller{
+		Deps: d,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "catalyst-reporter"}),
+	}
+	managed := func(o *metav1.ListOptions) {
+		o.LabelSelector = labels.Set{preview.LabelManaged: preview.ManagedTrue}.String()
+	}
+	c.kubeInformers = informers.NewSharedInformerFactoryWithOptions(d.Kube, informerResync, informers.WithTweakListOptions(managed))
+	c.tektonInformers = tektoninformers.NewSharedInformerFactoryWithOptions(d.Tekton, informerResync, tektoninformers.WithTweakListOptions(managed))
+	nsInformer := c.kubeInformers.Core().V1().Namespaces()
+	quotaInformer := c.kubeInformers.Core().V1().ResourceQuotas()
+	prInformer := c.tektonInformers.Tekton().V1().PipelineRuns()
+	trInformer := c.tektonInformers.Tekton().V1().TaskRuns()
+	c.namespaces, c.runs, c.taskRuns = nsInformer.Lister(), prInformer.Lister(), trInformer.Lister()
+	c.synced = []cache.InformerSynced{nsInformer.Informer().HasSynced, quotaInformer.Informer().HasSynced,
+		prInformer.Informer().HasSynced, trInformer.Informer().HasSynced}
+	d.Metrics.watch(stateSource{namespaces: c.namespaces, quotas: quotaInformer.Lister(), stuckAfter: d.StuckAfter, now: d.Now})
+
+	// Every event enqueues the PR namespace: a TaskRun's PipelineRun lives there too.
+	enqueue := func(obj any) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		if o, ok := obj.(metav1.Object); ok {
+			name := o.GetNamespace()
+			if name == "" {
+				name = o.GetName() // the Namespace itself
+			}
+			c.queue.Add(name)
+		}
+	}
+	h := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
+	for _, inf := range []cache.SharedIndexInformer{nsInformer.Informer(), prInformer.Informer(), trInformer.Informer()} {
+		_, _ = inf.AddEventHandler(h)
+	}
+	return c
+}
+
+// Run starts the informers, waits for their caches and works the queue until ctx ends; it
+// returns once every worker has stopped. Run it under leader election: two replicas must never
+// both post.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	c.kubeInformers.Start(ctx.Done())
+	c.tektonInformers.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		c.queue.ShutDown()
+		return fmt.Errorf("wait for informer caches: %w", ctx.Err())
+	}
+	c.Log.Info("reporter controller started", zap.Int("workers", workers))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c.processNext(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	c.kubeInformers.Shutdown()
+	c.tektonInformers.Shutdown()
+	return nil
+}
+
+// reconcileTimeout bounds one reconcile, GitHub calls included.
+const reconcileTimeout = time.Minute
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	name, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(name)
+	rctx, cancel := context.WithTimeout(ctx, reconcileTimeout)
+	defer cancel()
+	after, err := c.Reconcile(rctx, name)
+	if d, ok := githubapp.RetryAfter(err); ok {
+		// Rate-limited or breaker open: nothing is lost, the ledger still holds the last
+		// report sent, and the next attempt renders whatever is current then.
+		c.Metrics.reconciled("requeue")
+		c.Log.Warn("github unavailable, requeued", zap.String("namespace", name), zap.Duration("after", d), zap.Error(err))
+		c.queue.Forget(name)
+		c.queue.AddAfter(name, d)
+		return true
+	}
+	if err != nil {
+		c.Metrics.reconciled("error")
+		c.Log.Error("reconcile failed", zap.String("namespace", name), zap.Bool("retryable", githubapp.IsRetryable(err)), zap.Error(err))
+		c.queue.AddRateLimited(name)
+		return true
+	}
+	c.Metrics.reconciled("success")
+	c.queue.Forget(name)
+	if after > 0 {
+		c.queue.AddAfter(name, after)
+	}
+	return true
+}
+
+// runsOf lists the deploy PipelineRuns of a namespace grouped by commit, attempts oldest first,
+// and the TaskRuns of each run.
+func (c *Controller) runsOf(namespace string) (map[string][]*pipelinev1.PipelineRun, map[string][]*pipelinev1.TaskRun, error) {
+	runs, err := c.runs.PipelineRuns(namespace).List(labels.SelectorFromSet(labels.Set{preview.LabelKind: preview.KindDeploy}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("list pipelineruns of %s: %w", namespace, err)
+	}
+	trs, err := c.taskRuns.TaskRuns(namespace).List(labels.Everything())
+	if err != nil {
+		return nil, nil, fmt.Errorf("list taskruns of %s: %w", namespace, err)
+	}
+	bySHA := map[string][]*pipelinev1.PipelineRun{}
+	for _, r := range runs {
+		if sha := r.Labels[preview.LabelSHA]; sha != "" {
+			bySHA[sha] = append(bySHA[sha], r)
+		}
+	}
+	for _, attempts := range bySHA {
+		sortAttempts(attempts)
+	}
+	byRun := map[string][]*pipelinev1.TaskRun{}
+	for _, tr := range trs {
+		run := tr.Labels["tekton.dev/pipelineRun"]
+		byRun[run] = append(byRun[run], tr)
+	}
+	return bySHA, byRun, nil
+}

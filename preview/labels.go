@@ -124,5 +124,5 @@ const FinalizerReport = Prefix + "report"
 
 // GitTokenSecret is the Secret in each PR namespace holding the installation token (key "token")
 // for the pipeline's git fetch: the trigger writes it, the reporter masks its value in logs.
-// (trigger.GitTokenSecret has the same value.)
+
 const GitTokenSecret = "catalyst-git-token"

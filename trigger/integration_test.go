@@ -50,7 +50,7 @@ func TestIntegrationOpenProvisionsAndDeploys(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, string(copied.Data["password"]), "hunter2")
 	assert.Check(t, copied.Immutable != nil && *copied.Immutable, "copies are read-only")
-	token, err := s.kube.CoreV1().Secrets(ns).Get(ctx, GitTokenSecret, metav1.GetOptions{})
+	token, err := s.kube.CoreV1().Secrets(ns).Get(ctx, preview.GitTokenSecret, metav1.GetOptions{})
 	assert.NilError(t, err)
 	assert.Check(t, len(token.Data["token"]) > 0, "the pipeline gets an installation token")
 	nsObj, err := s.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})

@@ -21,7 +21,6 @@ import (
 // Names of the objects the trigger keeps in every PR namespace.
 const (
 	PipelineServiceAccount = "catalyst-pipeline"
-	GitTokenSecret         = "catalyst-git-token"
 	quotaName              = "catalyst-quota"
 	limitRangeName         = "catalyst-limits"
 )

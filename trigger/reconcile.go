@@ -325,7 +325,7 @@ func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[
 		log.Warn("no installation token for the pipeline's git fetch", zap.Error(err), zap.Duration("retry", retry))
 		return nil
 	}
-	if err := c.applySecret(ctx, rec.Name, GitTokenSecret, map[string][]byte{"token": []byte(tok.GetToken())}); err != nil {
+	if err := c.applySecret(ctx, rec.Name, preview.GitTokenSecret, map[string][]byte{"token": []byte(tok.GetToken())}); err != nil {
 		return err
 	}
 	// A development token has no expiry; refresh it hourly all the same.

@@ -94,12 +94,15 @@ func isStale(ann map[string]string, pr *PRState) (bool, string) {
 	if err != nil || pr.UpdatedAt.IsZero() {
 		return false, ""
 	}
+	// Compare at the resolution that is recorded (GitHub's own: seconds); a finer incoming
+	// time would otherwise look newer than the same second recorded.
+	updated := pr.UpdatedAt.Truncate(time.Second)
 	head := ann[preview.AnnotationHeadSHA]
 	switch {
-	case pr.UpdatedAt.After(recorded):
+	case updated.After(recorded):
 		return false, ""
-	case pr.UpdatedAt.Before(recorded):
-		return true, "stale delivery: pull request state of " + pr.UpdatedAt.UTC().Format(time.RFC3339) + " is older than the recorded " + recorded.UTC().Format(time.RFC3339)
+	case updated.Before(recorded):
+		return true, "stale delivery: pull request state of " + updated.UTC().Format(time.RFC3339) + " is older than the recorded " + recorded.UTC().Format(time.RFC3339)
 	case pr.HeadSHA == head:
 		return false, ""
 	case ann[preview.AnnotationHeadBefore] == pr.HeadSHA:

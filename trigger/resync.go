@@ -124,5 +124,5 @@ func (c *Controller) recordsOf(repo string) []prRecord {
 // upToDate: the record already holds this state of the pull request.
 func upToDate(r prRecord, s *PRState) bool {
 	recorded, err := time.Parse(time.RFC3339, r.Ann[preview.AnnotationHeadUpdatedAt])
-	return err == nil && r.Ann[preview.AnnotationHeadSHA] == s.HeadSHA && !s.UpdatedAt.After(recorded) && r.Ann[preview.AnnotationPRState] == s.State
+	return err == nil && r.Ann[preview.AnnotationHeadSHA] == s.HeadSHA && !s.UpdatedAt.Truncate(time.Second).After(recorded) && r.Ann[preview.AnnotationPRState] == s.State
 }

@@ -124,5 +124,4 @@ const FinalizerReport = Prefix + "report"
 
 // GitTokenSecret is the Secret in each PR namespace holding the installation token (key "token")
 // for the pipeline's git fetch: the trigger writes it, the reporter masks its value in logs.
-
 const GitTokenSecret = "catalyst-git-token"

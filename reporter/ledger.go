@@ -55,9 +55,10 @@ const (
 // fingerprint is the ledger entry of a report on one surface, "<phase>/<hash>". It covers
 // phase-level state only: what changes the verdict or what a reader must act on (phase,
 // commit, attempt, failed task and class, retry time, stop reason, preview URL, gate, removal
-// time, details link). Task-by-task progress, durations and queue positions are rendered but
-// not fingerprinted, so a successful deployment costs one write per phase per surface
-// (queued, running, succeeded) instead of one per task transition. The rendering itself is not
+// time, details link). Task-by-task progress and durations are rendered but not fingerprinted,
+// so a successful deployment costs one write per phase per surface (queued, running,
+// succeeded) instead of one per task transition. The queue position is fingerprinted for the
+// comment only: the author waiting in the queue sees it move, the Checks tab does not churn. The rendering itself is not
 // hashed either: a reporter upgrade that changes wording re-renders nothing until the state
 // moves.
 func fingerprint(r Report, surface string) string {
@@ -71,6 +72,10 @@ func fingerprint(r Report, surface string) string {
 		key = append(key, r.StopReason, r.SupersededBy)
 	case PhaseWaiting:
 		key = append(key, r.Gate)
+	case PhaseQueued:
+		if surface == surfaceComment {
+			key = append(key, strconv.Itoa(r.QueuePosition))
+		}
 	case PhaseRemoved:
 		key = append(key, r.RemovedAt.Format(time.RFC3339))
 	}

@@ -156,7 +156,8 @@ func TestFingerprintCoversPhasesNotProgress(t *testing.T) {
 	queued := fixtures["queued"].report(t)
 	moved := queued
 	moved.QueuePosition = 1
-	assert.Equal(t, fingerprint(queued, surfaceComment), fingerprint(moved, surfaceComment), "queue moves are not a new report")
+	assert.Equal(t, fingerprint(queued, surfaceCheckRun), fingerprint(moved, surfaceCheckRun), "queue moves do not touch the check run")
+	assert.Assert(t, fingerprint(queued, surfaceComment) != fingerprint(moved, surfaceComment), "the comment follows the queue position")
 
 	for _, other := range []string{"queued", "succeeded", "failed-application", "superseded"} {
 		assert.Assert(t, fingerprint(running, surfaceComment) != fingerprint(fixtures[other].report(t), surfaceComment), other)

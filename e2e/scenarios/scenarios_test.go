@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -416,13 +417,33 @@ func TestScenarioQueue(t *testing.T) {
 	for range 3 {
 		prs = append(prs, open(t, repo, ghsim.PROptions{}))
 	}
-	waitTask(t, preview.NamespaceName(repo, prs[0].Number), deployRun(prs[0].HeadSHA, 1), "build")
-	waitComment(t, repo, prs[1].Number, "queued (position 1)")
-	waitComment(t, repo, prs[2].Number, "queued (position 2)")
+	// One run holds the slot; the other two wait with positions 1 and 2.
+	byPosition := map[string]ghsim.Delivery{}
+	wait(t, "one running and two queued", func() (bool, string) {
+		byPosition = map[string]ghsim.Delivery{}
+		for _, d := range prs {
+			pr := pipelineRun(t, preview.NamespaceName(repo, d.Number), deployRun(d.HeadSHA, 1))
+			switch {
+			case pr == nil:
+				return false, "a run is missing"
+			case pr.Spec.Status == pipelinev1.PipelineRunSpecStatusPending:
+				byPosition[pr.Annotations[preview.AnnotationQueuePosition]] = d
+			default:
+				byPosition["running"] = d
+			}
+		}
+		_, one := byPosition["1"]
+		_, two := byPosition["2"]
+		_, running := byPosition["running"]
+		return one && two && running, fmt.Sprint(len(byPosition), " states")
+	})
+	waitComment(t, repo, byPosition["1"].Number, "queued (position 1)")
+	waitComment(t, repo, byPosition["2"].Number, "queued (position 2)")
 	close(release)
 	sys.Driver.Reconsider()
 	var started []time.Time
-	for _, d := range prs {
+	for _, key := range []string{"running", "1", "2"} {
+		d := byPosition[key]
 		pr := waitRun(t, preview.NamespaceName(repo, d.Number), deployRun(d.HeadSHA, 1), "Succeeded")
 		started = append(started, pr.Status.StartTime.Time)
 		waitComment(t, repo, d.Number, "preview ready")

@@ -7,20 +7,17 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"sync"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	"github.com/catalyst-preview/catalyst/tasks"
+
+	"github.com/catalyst-preview/catalyst/tasks/tektonyaml"
 )
 
 // Pipeline names.
@@ -80,44 +77,13 @@ const FieldManager = "catalyst-preview"
 var FS embed.FS
 
 var load = sync.OnceValues(func() (map[string]*v1.Pipeline, error) {
-	files, err := fs.Glob(FS, "*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*v1.Pipeline{}
-	for _, f := range files {
-		data, err := FS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		p, err := Decode(data)
-		if err != nil {
-			return nil, fmt.Errorf("pipelines/%s: %w", f, err)
-		}
-		if _, dup := out[p.Name]; dup {
-			return nil, fmt.Errorf("pipelines/%s: a second Pipeline named %q", f, p.Name)
-		}
-		out[p.Name] = p
-	}
-	return out, nil
+	return tektonyaml.Load(FS, "pipelines", Decode, func(x *v1.Pipeline) string { return x.Name })
 })
 
 // Decode strictly decodes one Pipeline: unknown fields are errors.
 func Decode(data []byte) (*v1.Pipeline, error) {
-	var p v1.Pipeline
-	if err := yaml.UnmarshalStrict(data, &p); err != nil {
-		return nil, err
-	}
-	if err := caseSensitiveStrict(data, &v1.Pipeline{}); err != nil {
-		return nil, err
-	}
-	if p.APIVersion != v1.SchemeGroupVersion.String() || p.Kind != "Pipeline" {
-		return nil, fmt.Errorf("want apiVersion %s kind Pipeline, got %s %s", v1.SchemeGroupVersion, p.APIVersion, p.Kind)
-	}
-	if p.Name == "" {
-		return nil, fmt.Errorf("pipeline has no metadata.name")
-	}
-	return &p, nil
+	return tektonyaml.Decode(data, v1.SchemeGroupVersion.String(), "Pipeline",
+		func(x *v1.Pipeline) metav1.TypeMeta { return x.TypeMeta }, func(x *v1.Pipeline) string { return x.Name })
 }
 
 // All returns copies of every Pipeline, sorted by name. The embedded YAML is checked by this
@@ -127,12 +93,7 @@ func All() []*v1.Pipeline {
 	if err != nil {
 		panic(err)
 	}
-	out := make([]*v1.Pipeline, 0, len(m))
-	for _, p := range m {
-		out = append(out, p.DeepCopy())
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return tektonyaml.Sorted(m, (*v1.Pipeline).DeepCopy)
 }
 
 // Get returns a copy of the Pipeline named name.
@@ -141,11 +102,11 @@ func Get(name string) (*v1.Pipeline, bool) {
 	if err != nil {
 		panic(err)
 	}
-	p, ok := m[name]
+	x, ok := m[name]
 	if !ok {
 		return nil, false
 	}
-	return p.DeepCopy(), true
+	return x.DeepCopy(), true
 }
 
 // Apply server-side applies every Task and Pipeline into namespace (Tasks first, so a
@@ -194,19 +155,4 @@ func applyBody(tm *metav1.TypeMeta, om *metav1.ObjectMeta, namespace string, spe
 		return nil, fmt.Errorf("encode %s %s: %w", tm.Kind, om.Name, err)
 	}
 	return data, nil
-}
-
-// caseSensitiveStrict catches what yaml.UnmarshalStrict lets through: encoding/json matches
-// field names case-insensitively, so "taskref" would silently fill taskRef. The API server
-// would drop such a field; here it is an error.
-func caseSensitiveStrict(data []byte, into any) error {
-	j, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return err
-	}
-	strict, err := kjson.UnmarshalStrict(j, into)
-	if err != nil {
-		return err
-	}
-	return errors.Join(strict...)
 }

@@ -5,15 +5,12 @@ package tasks
 
 import (
 	"embed"
-	"errors"
-	"fmt"
-	"io/fs"
-	"sort"
 	"sync"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/catalyst-preview/catalyst/tasks/tektonyaml"
 )
 
 // Task names, as referenced by taskRef.name in pipelines/.
@@ -30,44 +27,13 @@ const (
 var FS embed.FS
 
 var load = sync.OnceValues(func() (map[string]*v1.Task, error) {
-	files, err := fs.Glob(FS, "*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*v1.Task{}
-	for _, f := range files {
-		data, err := FS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		t, err := Decode(data)
-		if err != nil {
-			return nil, fmt.Errorf("tasks/%s: %w", f, err)
-		}
-		if _, dup := out[t.Name]; dup {
-			return nil, fmt.Errorf("tasks/%s: a second Task named %q", f, t.Name)
-		}
-		out[t.Name] = t
-	}
-	return out, nil
+	return tektonyaml.Load(FS, "tasks", Decode, func(x *v1.Task) string { return x.Name })
 })
 
 // Decode strictly decodes one Task: unknown fields are errors.
 func Decode(data []byte) (*v1.Task, error) {
-	var t v1.Task
-	if err := yaml.UnmarshalStrict(data, &t); err != nil {
-		return nil, err
-	}
-	if err := caseSensitiveStrict(data, &v1.Task{}); err != nil {
-		return nil, err
-	}
-	if t.APIVersion != v1.SchemeGroupVersion.String() || t.Kind != "Task" {
-		return nil, fmt.Errorf("want apiVersion %s kind Task, got %s %s", v1.SchemeGroupVersion, t.APIVersion, t.Kind)
-	}
-	if t.Name == "" {
-		return nil, fmt.Errorf("task has no metadata.name")
-	}
-	return &t, nil
+	return tektonyaml.Decode(data, v1.SchemeGroupVersion.String(), "Task",
+		func(x *v1.Task) metav1.TypeMeta { return x.TypeMeta }, func(x *v1.Task) string { return x.Name })
 }
 
 // All returns copies of every Task, sorted by name. The embedded YAML is checked by this
@@ -77,12 +43,7 @@ func All() []*v1.Task {
 	if err != nil {
 		panic(err)
 	}
-	out := make([]*v1.Task, 0, len(m))
-	for _, t := range m {
-		out = append(out, t.DeepCopy())
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return tektonyaml.Sorted(m, (*v1.Task).DeepCopy)
 }
 
 // Get returns a copy of the Task named name.
@@ -91,24 +52,9 @@ func Get(name string) (*v1.Task, bool) {
 	if err != nil {
 		panic(err)
 	}
-	t, ok := m[name]
+	x, ok := m[name]
 	if !ok {
 		return nil, false
 	}
-	return t.DeepCopy(), true
-}
-
-// caseSensitiveStrict catches what yaml.UnmarshalStrict lets through: encoding/json matches
-// field names case-insensitively, so "taskref" would silently fill taskRef. The API server
-// would drop such a field; here it is an error.
-func caseSensitiveStrict(data []byte, into any) error {
-	j, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return err
-	}
-	strict, err := kjson.UnmarshalStrict(j, into)
-	if err != nil {
-		return err
-	}
-	return errors.Join(strict...)
+	return x.DeepCopy(), true
 }

@@ -36,7 +36,7 @@ func TestOptions(t *testing.T) {
 			fs := flag.NewFlagSet("test", flag.ContinueOnError)
 			o.AddFlags(fs)
 			assert.NilError(t, fs.Parse(tc.args))
-			o.fallbackToEnv(func(k string) string { return tc.env[k] })
+			o.FallbackToEnv(func(k string) string { return tc.env[k] })
 			err := o.Validate()
 			if tc.want != "" {
 				assert.ErrorContains(t, err, tc.want)

@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
-	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -36,15 +29,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	rc, err := setup.RESTConfig(o.Kubeconfig)
+	reg := setup.NewRegistry()
+	rc, err := setup.KubeConfig(o.Kubeconfig, "catalyst-trigger", reg)
 	if err != nil {
 		return err
 	}
-	rc.UserAgent = "catalyst-trigger"
-	// client-go's default 5 requests/s would make a burst of pull requests queue in the client.
-	rc.QPS, rc.Burst = 50, 100
-	reg := prometheus.NewRegistry()
-	setup.CountKubeRequests(rc, reg)
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -57,7 +46,6 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gh, err := setup.GitHubClients(cfg.GitHub, log, githubapp.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -69,33 +57,9 @@ func run(ctx context.Context, o options) error {
 		SystemNamespace: o.SystemNamespace, Log: log, Metrics: metrics, RetryAfter: githubapp.RetryAfter,
 		ResyncEvery: o.ResyncEvery,
 	})
-
-	mux := http.NewServeMux()
+	mux := setup.NewMux(kube, reg)
+	// Every replica serves webhooks: recording is safe under concurrency; only the leader reconciles.
 	mux.Handle("/webhook", trigger.NewWebhookHandler(secrets, store, log, metrics))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		// Ready when the apiserver answers: the webhook can then record deliveries.
-		if _, err := kube.Discovery().ServerVersion(); err != nil {
-			http.Error(w, "apiserver unreachable: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Addr: o.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return setup.Serve(ctx, srv, log) })
-	g.Go(func() error {
-		if !o.LeaderElect {
-			return controller.Run(ctx, o.Workers)
-		}
-		var runErr error
-		err := setup.LeaderElect(ctx, kube, o.SystemNamespace, o.LeaseName, log, func(ctx context.Context) {
-			runErr = controller.Run(ctx, o.Workers)
-		})
-		return errors.Join(err, runErr)
-	})
-	log.Info("trigger started", zap.String("listen", o.Listen), zap.String("system_namespace", o.SystemNamespace), zap.Int("repositories", len(cfg.Repositories)))
-	return g.Wait()
+	return setup.RunController(ctx, o.ControllerOptions, kube, mux, log,
+		func(ctx context.Context) error { return controller.Run(ctx, o.Workers) })
 }

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// The README's first command works: the demo brings the whole product up, opens a pull request
+// and sees the preview reported on it.
+func TestDemoReportsAPreview(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the local control plane: run without -short")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute) // a cold machine builds the stack first
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, demoOptions{TaskDelay: 100 * time.Millisecond, ExitWhenDeployed: true, Repo: "acme/example-app"}, &out)
+	assert.NilError(t, err, out.String())
+	assert.Check(t, is.Contains(out.String(), "kubectl --kubeconfig"))
+	assert.Check(t, is.Contains(out.String(), "preview ready"))
+	assert.Check(t, is.Contains(out.String(), "preview reported"))
+}

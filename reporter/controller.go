@@ -102,6 +102,8 @@ func NewController(d Deps) *Controller {
 	prInformer := c.tektonInformers.Tekton().V1().PipelineRuns()
 	trInformer := c.tektonInformers.Tekton().V1().TaskRuns()
 	c.namespaces, c.runs, c.taskRuns = nsInformer.Lister(), prInformer.Lister(), trInformer.Lister()
+	// Not started yet, so SetTransform cannot fail.
+	_ = preview.SlimInformers(nsInformer.Informer(), quotaInformer.Informer(), prInformer.Informer(), trInformer.Informer())
 	c.synced = []cache.InformerSynced{nsInformer.Informer().HasSynced, quotaInformer.Informer().HasSynced,
 		prInformer.Informer().HasSynced, trInformer.Informer().HasSynced}
 	d.Metrics.watch(stateSource{namespaces: c.namespaces, quotas: quotaInformer.Lister(), stuckAfter: d.StuckAfter, now: d.Now})

@@ -134,6 +134,9 @@ func NewController(d Deps) *Controller {
 	plInformer := c.tektonSources.Tekton().V1().Pipelines()
 	taskInformer := c.tektonSources.Tekton().V1().Tasks()
 
+	// Not started yet, so SetTransform cannot fail.
+	_ = preview.SlimInformers(nsInformer.Informer(), cmInformer.Informer(), secretInformer.Informer(),
+		prInformer.Informer(), trInformer.Informer(), plInformer.Informer(), taskInformer.Informer())
 	c.namespaces = nsInformer.Lister()
 	c.pendings = cmInformer.Lister()
 	c.secrets = secretInformer.Lister()

@@ -99,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *System, err error) {
 		s.ownCluster = true
 	}
 	rc := s.Cluster.RESTConfig()
-	rc.QPS, rc.Burst = 100, 200
+	rc.QPS, rc.Burst = 400, 800
 	s.Kube = kubernetes.NewForConfigOrDie(rc)
 	s.Tekton = tektonclient.NewForConfigOrDie(rc)
 	if err := ensureNamespace(ctx, s.Kube, Namespace); err != nil {

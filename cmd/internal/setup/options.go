@@ -28,7 +28,7 @@ func (o *ControllerOptions) AddFlags(fs *flag.FlagSet, lease string) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
 	fs.StringVar(&o.Listen, "listen", ":8080", "address for the HTTP endpoints (/healthz, /readyz, /metrics, and the trigger's /webhook)")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", "", "namespace of Catalyst itself: leader Lease, pending records (default: $POD_NAMESPACE, then catalyst-system)")
-	fs.IntVar(&o.Workers, "workers", 4, "reconcile workers")
+	fs.IntVar(&o.Workers, "workers", 8, "reconcile workers")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "reconcile only while holding the Lease, so that of several replicas one acts")
 	fs.StringVar(&o.LeaseName, "lease-name", lease, "name of the leader election Lease")
 	o.Log.AddFlags(fs)

@@ -31,7 +31,7 @@ func KubeConfig(kubeconfig, userAgent string, reg prometheus.Registerer) (*rest.
 		return nil, err
 	}
 	rc.UserAgent = userAgent
-	rc.QPS, rc.Burst = 50, 100
+	rc.QPS, rc.Burst = 200, 400
 	CountKubeRequests(rc, reg)
 	return rc, nil
 }

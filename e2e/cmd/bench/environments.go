@@ -10,6 +10,7 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
@@ -75,6 +76,10 @@ func environments(ctx context.Context, sys *system.System, count int, report *Re
 	report.ReporterRSSMiBAtEnvironments = procStatus(sys.Reporter.Pid(), "VmRSS:")
 	report.TriggerPeakMiBAtEnvironments = peakRSS(sys.Trigger.Pid())
 	report.ReporterPeakMiBAtEnvironments = peakRSS(sys.Reporter.Pid())
+	report.TriggerAnonMiBAtEnvironments = procStatus(sys.Trigger.Pid(), "RssAnon:")
+	report.ReporterAnonMiBAtEnvironments = procStatus(sys.Reporter.Pid(), "RssAnon:")
+	report.TriggerFileMiBAtEnvironments = procStatus(sys.Trigger.Pid(), "RssFile:")
+	report.ReporterFileMiBAtEnvironments = procStatus(sys.Reporter.Pid(), "RssFile:")
 	fmt.Printf("  trigger RSS %.1f MiB (peak %.1f), reporter RSS %.1f MiB (peak %.1f)\n",
 		report.TriggerRSSMiBAtEnvironments, report.TriggerPeakMiBAtEnvironments, report.ReporterRSSMiBAtEnvironments, report.ReporterPeakMiBAtEnvironments)
 	return nil
@@ -113,20 +118,29 @@ func createEnvironment(ctx context.Context, sys *system.System, repo string, ins
 			Status:      pipelinev1.PipelineRunSpecStatusPending,
 		},
 	}
-	created, err := sys.Tekton.TektonV1().PipelineRuns(ns).Create(ctx, pr, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := sys.Tekton.TektonV1().PipelineRuns(ns).Create(ctx, pr, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create pipelinerun in %s: %w", ns, err)
 	}
 	t0 := metav1.NewTime(time.Now().Add(-2 * time.Minute))
 	t1 := metav1.Now()
-	created.Status = pipelinev1.PipelineRunStatus{
+	status := pipelinev1.PipelineRunStatus{
 		Status: duckv1.Status{Conditions: duckv1.Conditions{{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue, Reason: "Succeeded", Message: "Tasks Completed: 3 (Failed: 0, Cancelled 0), Skipped: 0"}}},
 		PipelineRunStatusFields: pipelinev1.PipelineRunStatusFields{
 			StartTime: &t0, CompletionTime: &t1,
 			Results: []pipelinev1.PipelineRunResult{{Name: "url", Value: *pipelinev1.NewStructuredValues("http://" + preview.PreviewHost(repo, d.Number, "preview.localtest.me"))}},
 		},
 	}
-	if _, err := sys.Tekton.TektonV1().PipelineRuns(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	// Tekton marks the new run Pending meanwhile: write the status on the latest version.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest, err := sys.Tekton.TektonV1().PipelineRuns(ns).Get(ctx, pr.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		latest.Status = status
+		_, err = sys.Tekton.TektonV1().PipelineRuns(ns).UpdateStatus(ctx, latest, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("mark pipelinerun in %s succeeded: %w", ns, err)
 	}
 	return nil

@@ -40,11 +40,15 @@ type Result struct {
 	OverheadRatioP50       float64    `json:"overhead_ratio_p50"`
 	GitHubCallsPerDeploy   float64    `json:"github_calls_per_deployment"`
 	GitHubWritesPerDeploy  float64    `json:"github_write_calls_per_deployment"`
-	APIServerRequestsPerPR float64    `json:"apiserver_requests_per_pr"`
-	TriggerPeakRSSMiB      float64    `json:"trigger_peak_rss_mib"`
-	ReporterPeakRSSMiB     float64    `json:"reporter_peak_rss_mib"`
-	TriggerRequestsPerPR   float64    `json:"trigger_apiserver_requests_per_pr"`
-	ReporterRequestsPerPR  float64    `json:"reporter_apiserver_requests_per_pr"`
+	// StatusWritesPerDeploy counts what the PR author sees change: check runs and comments.
+	// The other writes are installation-token mints (the pipeline's git token, the clients' own).
+	StatusWritesPerDeploy  float64        `json:"github_status_writes_per_deployment"`
+	GitHubCallsByRoute     map[string]int `json:"github_calls_by_route"`
+	APIServerRequestsPerPR float64        `json:"apiserver_requests_per_pr"`
+	TriggerPeakRSSMiB      float64        `json:"trigger_peak_rss_mib"`
+	ReporterPeakRSSMiB     float64        `json:"reporter_peak_rss_mib"`
+	TriggerRequestsPerPR   float64        `json:"trigger_apiserver_requests_per_pr"`
+	ReporterRequestsPerPR  float64        `json:"reporter_apiserver_requests_per_pr"`
 }
 
 // Percentile summarises a sample.
@@ -66,6 +70,12 @@ type Report struct {
 	ReporterRSSMiBAtEnvironments  float64 `json:"reporter_rss_mib_at_environments"`
 	TriggerPeakMiBAtEnvironments  float64 `json:"trigger_peak_rss_mib_at_environments"`
 	ReporterPeakMiBAtEnvironments float64 `json:"reporter_peak_rss_mib_at_environments"`
+	// RSS splits into anonymous memory (heap, caches: what grows with environments) and pages
+	// of the binary itself (shared, evictable).
+	TriggerAnonMiBAtEnvironments  float64 `json:"trigger_rss_anon_mib_at_environments"`
+	ReporterAnonMiBAtEnvironments float64 `json:"reporter_rss_anon_mib_at_environments"`
+	TriggerFileMiBAtEnvironments  float64 `json:"trigger_rss_file_mib_at_environments"`
+	ReporterFileMiBAtEnvironments float64 `json:"reporter_rss_file_mib_at_environments"`
 }
 
 const repo = "acme/bench"
@@ -107,6 +117,11 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 		sys.Sim.SetWebhookURL(sys.Trigger.URL + "/webhook")
+		// One pull request first, unmeasured: the new processes take the leases and fill their
+		// caches; the level then measures the steady state.
+		if _, err := level(ctx, sys, w, 1); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
 		r, err := level(ctx, sys, w, n)
 		if err != nil {
 			return err
@@ -208,12 +223,18 @@ func level(ctx context.Context, sys *system.System, w *watcher, n int) (Result, 
 	// Let the reporter finish its last writes before counting.
 	time.Sleep(2 * time.Second)
 	calls := sys.Sim.Calls()[callsBefore:]
-	writes := 0
+	writes, status := 0, 0
+	r.GitHubCallsByRoute = map[string]int{}
 	for _, c := range calls {
+		r.GitHubCallsByRoute[c.Method+" "+c.Route]++
 		if c.Method != "GET" {
 			writes++
+			if strings.Contains(c.Route, "check-runs") || strings.Contains(c.Route, "comments") {
+				status++
+			}
 		}
 	}
+	r.StatusWritesPerDeploy = float64(status) / float64(n)
 	r.GitHubCallsPerDeploy = float64(len(calls)) / float64(n)
 	r.GitHubWritesPerDeploy = float64(writes) / float64(n)
 	trigAfter, err := kubeRequests(sys.Trigger)
@@ -361,7 +382,15 @@ func printLevel(r Result) {
 	row("webhook -> first Check Run", r.WebhookToFirstCheckRun)
 	row("PipelineRun completed -> comment updated", r.CompletionToComment)
 	fmt.Printf("  overhead (p50 / raw p50): %.2fx\n", r.OverheadRatioP50)
-	fmt.Printf("  GitHub calls per deployment: %.1f (writes %.1f)\n", r.GitHubCallsPerDeploy, r.GitHubWritesPerDeploy)
+	fmt.Printf("  GitHub calls per deployment: %.1f (writes %.1f, of which check runs and comments %.1f)\n", r.GitHubCallsPerDeploy, r.GitHubWritesPerDeploy, r.StatusWritesPerDeploy)
+	routes := make([]string, 0, len(r.GitHubCallsByRoute))
+	for k := range r.GitHubCallsByRoute {
+		routes = append(routes, k)
+	}
+	sort.Strings(routes)
+	for _, k := range routes {
+		fmt.Printf("    %-60s %d\n", k, r.GitHubCallsByRoute[k])
+	}
 	fmt.Printf("  API server requests per PR: %.1f (trigger %.1f, reporter %.1f)\n", r.APIServerRequestsPerPR, r.TriggerRequestsPerPR, r.ReporterRequestsPerPR)
 	fmt.Printf("  peak RSS: trigger %.1f MiB, reporter %.1f MiB\n", r.TriggerPeakRSSMiB, r.ReporterPeakRSSMiB)
 }
@@ -376,7 +405,8 @@ func printSummary(r Report) {
 		fmt.Printf("  overhead at %d PR: %.2fx raw writes (target <= 1.5x)\n", first.PRs, first.OverheadRatioP50)
 	}
 	if r.Environments > 0 {
-		fmt.Printf("  with %d environments: trigger %.1f MiB (peak %.1f), reporter %.1f MiB (peak %.1f) (target <= 64 MiB)\n",
-			r.Environments, r.TriggerRSSMiBAtEnvironments, r.TriggerPeakMiBAtEnvironments, r.ReporterRSSMiBAtEnvironments, r.ReporterPeakMiBAtEnvironments)
+		fmt.Printf("  with %d environments: trigger %.1f MiB (peak %.1f; anonymous %.1f, binary pages %.1f), reporter %.1f MiB (peak %.1f; anonymous %.1f, binary pages %.1f) (target <= 64 MiB)\n",
+			r.Environments, r.TriggerRSSMiBAtEnvironments, r.TriggerPeakMiBAtEnvironments, r.TriggerAnonMiBAtEnvironments, r.TriggerFileMiBAtEnvironments,
+			r.ReporterRSSMiBAtEnvironments, r.ReporterPeakMiBAtEnvironments, r.ReporterAnonMiBAtEnvironments, r.ReporterFileMiBAtEnvironments)
 	}
 }

@@ -131,31 +131,17 @@ func eventFromPayload(eventType, delivery string, payload any) (Event, error) {
 			return ev, ignore("check_run action %q is not handled", p.GetAction())
 		}
 		cr := p.GetCheckRun()
-		if len(cr.PullRequests) == 0 {
-			return ev, ignore("check run %d belongs to no pull request", cr.GetID())
+		if err := rerun(&ev, "check run", cr.GetID(), cr.GetHeadSHA(), cr.PullRequests, p.GetRepo(), p.GetInstallation(), p.GetSender()); err != nil {
+			return ev, err
 		}
-		ev.Action = ActionRetest
-		ev.Repo = p.GetRepo().GetFullName()
-		ev.InstallationID = p.GetInstallation().GetID()
-		ev.Number = cr.PullRequests[0].GetNumber()
-		ev.SHA = cr.GetHeadSHA()
-		ev.Actor = p.GetSender().GetLogin()
-		ev.At = time.Now()
 	case *github.CheckSuiteEvent:
 		if p.GetAction() != "rerequested" {
 			return ev, ignore("check_suite action %q is not handled", p.GetAction())
 		}
 		cs := p.GetCheckSuite()
-		if len(cs.PullRequests) == 0 {
-			return ev, ignore("check suite %d belongs to no pull request", cs.GetID())
+		if err := rerun(&ev, "check suite", cs.GetID(), cs.GetHeadSHA(), cs.PullRequests, p.GetRepo(), p.GetInstallation(), p.GetSender()); err != nil {
+			return ev, err
 		}
-		ev.Action = ActionRetest
-		ev.Repo = p.GetRepo().GetFullName()
-		ev.InstallationID = p.GetInstallation().GetID()
-		ev.Number = cs.PullRequests[0].GetNumber()
-		ev.SHA = cs.GetHeadSHA()
-		ev.Actor = p.GetSender().GetLogin()
-		ev.At = time.Now()
 	default:
 		return ev, ignore("event %q is not handled", eventType)
 	}
@@ -169,6 +155,21 @@ func eventFromPayload(eventType, delivery string, payload any) (Event, error) {
 		return ev, fmt.Errorf("%s event without pull_request.head.sha", eventType)
 	}
 	return ev, nil
+}
+
+// rerun fills a Checks "Re-run" (of a check run or a whole suite) into ev.
+func rerun(ev *Event, what string, id int64, sha string, prs []*github.PullRequest, repo *github.Repository, inst *github.Installation, sender *github.User) error {
+	if len(prs) == 0 {
+		return ignore("%s %d belongs to no pull request", what, id)
+	}
+	ev.Action = ActionRetest
+	ev.Repo = repo.GetFullName()
+	ev.InstallationID = inst.GetID()
+	ev.Number = prs[0].GetNumber()
+	ev.SHA = sha
+	ev.Actor = sender.GetLogin()
+	ev.At = time.Now()
+	return nil
 }
 
 // commandIn finds the first command at the start of a line. Quoted lines ("> /retest") and

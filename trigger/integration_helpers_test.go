@@ -257,8 +257,6 @@ func (s *stack) release(ns, run, task string) {
 	}, poll.WithTimeout(60*time.Second), poll.WithDelay(100*time.Millisecond))
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
 // simulateResults makes the simulated task pods report the results the real steps write, so that
 // Tekton can compute the pipeline results.
 func simulateResults(pr *pipelinev1.PipelineRun) {

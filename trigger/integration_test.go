@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,7 +260,7 @@ func waitComment(t *testing.T, s *stack, number int, want string) {
 	t.Helper()
 	poll.WaitOn(t, func(poll.LogT) poll.Result {
 		for _, c := range s.sim.Comments(s.repo, number) {
-			if contains(c.GetBody(), want) {
+			if strings.Contains(c.GetBody(), want) {
 				return poll.Success()
 			}
 		}

@@ -8,13 +8,13 @@ import (
 
 // Metrics of the trigger. Labels are bounded: event types, results, and outcomes; no PR numbers.
 type Metrics struct {
-	webhooks        *prometheus.CounterVec
-	webhookLatency  *prometheus.HistogramVec
-	reconciles      *prometheus.CounterVec
-	pipelineRuns    *prometheus.CounterVec
-	queueDepth      prometheus.Gauge
-	runningRuns     prometheus.Gauge
-	reconcileErrors *prometheus.CounterVec
+	webhooks       *prometheus.CounterVec
+	webhookLatency *prometheus.HistogramVec
+	reconciles     *prometheus.CounterVec
+	pipelineRuns   *prometheus.CounterVec
+	queueDepth     prometheus.Gauge
+	runningRuns    prometheus.Gauge
+	resyncs        *prometheus.CounterVec
 }
 
 // NewMetrics registers the trigger's metrics on reg.
@@ -45,12 +45,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "catalyst_trigger_running_pipelineruns",
 			Help: "Deploy PipelineRuns started and not finished.",
 		}),
-		reconcileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "catalyst_trigger_resync_total",
 			Help: "Resync passes by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.webhooks, m.webhookLatency, m.reconciles, m.pipelineRuns, m.queueDepth, m.runningRuns, m.reconcileErrors)
+	reg.MustRegister(m.webhooks, m.webhookLatency, m.reconciles, m.pipelineRuns, m.queueDepth, m.runningRuns, m.resyncs)
 	return m
 }
 
@@ -86,6 +86,6 @@ func (m *Metrics) queue(pending, running int) {
 
 func (m *Metrics) resynced(result string) {
 	if m != nil {
-		m.reconcileErrors.WithLabelValues(result).Inc()
+		m.resyncs.WithLabelValues(result).Inc()
 	}
 }

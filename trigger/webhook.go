@@ -101,11 +101,11 @@ func (h *WebhookHandler) handle(r *http.Request, eventType, delivery string, log
 	if err != nil {
 		return http.StatusBadRequest, webhookAnswer{Result: "rejected", Reason: err.Error()}
 	}
+	if github.EventForType(eventType) == nil {
+		return http.StatusAccepted, webhookAnswer{Result: "ignored", Reason: "event " + eventType + " is not handled"}
+	}
 	parsed, err := github.ParseWebHook(eventType, payload)
 	if err != nil {
-		if strings.Contains(err.Error(), "unknown X-Github-Event") {
-			return http.StatusAccepted, webhookAnswer{Result: "ignored", Reason: "event " + eventType + " is not handled"}
-		}
 		return http.StatusBadRequest, webhookAnswer{Result: "rejected", Reason: "malformed " + eventType + " payload: " + err.Error()}
 	}
 	ev, err := eventFromPayload(eventType, delivery, parsed)

@@ -8,7 +8,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
@@ -76,38 +75,16 @@ const FieldManager = "catalyst-preview"
 //go:embed *.yaml
 var FS embed.FS
 
-var load = sync.OnceValues(func() (map[string]*v1.Pipeline, error) {
-	return tektonyaml.Load(FS, "pipelines", Decode, func(x *v1.Pipeline) string { return x.Name })
-})
+var catalog = tektonyaml.NewCatalog[v1.Pipeline](FS, "pipelines", v1.SchemeGroupVersion.String(), "Pipeline")
 
 // Decode strictly decodes one Pipeline: unknown fields are errors.
-func Decode(data []byte) (*v1.Pipeline, error) {
-	return tektonyaml.Decode(data, v1.SchemeGroupVersion.String(), "Pipeline",
-		func(x *v1.Pipeline) metav1.TypeMeta { return x.TypeMeta }, func(x *v1.Pipeline) string { return x.Name })
-}
+func Decode(data []byte) (*v1.Pipeline, error) { return catalog.Decode(data) }
 
-// All returns copies of every Pipeline, sorted by name. The embedded YAML is checked by this
-// package's tests, so a decode error here is a build defect and panics.
-func All() []*v1.Pipeline {
-	m, err := load()
-	if err != nil {
-		panic(err)
-	}
-	return tektonyaml.Sorted(m, (*v1.Pipeline).DeepCopy)
-}
+// All returns copies of every embedded Pipeline, sorted by name.
+func All() []*v1.Pipeline { return catalog.All() }
 
-// Get returns a copy of the Pipeline named name.
-func Get(name string) (*v1.Pipeline, bool) {
-	m, err := load()
-	if err != nil {
-		panic(err)
-	}
-	x, ok := m[name]
-	if !ok {
-		return nil, false
-	}
-	return x.DeepCopy(), true
-}
+// Get returns a copy of the embedded Pipeline named name.
+func Get(name string) (*v1.Pipeline, bool) { return catalog.Get(name) }
 
 // Apply server-side applies every Task and Pipeline into namespace (Tasks first, so a
 // Pipeline never references a missing Task). It is idempotent; fields this manager set

@@ -1,5 +1,5 @@
-// Package tektonyaml decodes the project's embedded Tekton YAML strictly and keeps it as a
-// catalog by name; the pipelines and tasks packages are catalogs of it.
+// Package tektonyaml keeps the project's embedded Tekton YAML as catalogs by name, decoded
+// strictly; the pipelines and tasks packages are catalogs of it.
 package tektonyaml
 
 import (
@@ -7,15 +7,39 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
-// Decode strictly decodes one object of the given apiVersion and kind: unknown fields,
-// differently-cased field names and duplicate keys are errors, and the object must be named.
-func Decode[T any](data []byte, apiVersion, kind string, typeOf func(*T) metav1.TypeMeta, nameOf func(*T) string) (*T, error) {
+// Object is a Tekton type such as v1.Pipeline or v1.Task, through its pointer.
+type Object[T any] interface {
+	*T
+	GetName() string
+	GetObjectKind() schema.ObjectKind
+	DeepCopy() *T
+}
+
+// Catalog holds every object of one kind embedded in a folder, one per *.yaml file.
+type Catalog[T any, P Object[T]] struct {
+	dir        string
+	apiVersion string
+	kind       string
+	load       func() (map[string]*T, error)
+}
+
+// NewCatalog reads fsys lazily, once; dir only names files in errors.
+func NewCatalog[T any, P Object[T]](fsys fs.FS, dir, apiVersion, kind string) *Catalog[T, P] {
+	c := &Catalog[T, P]{dir: dir, apiVersion: apiVersion, kind: kind}
+	c.load = sync.OnceValues(func() (map[string]*T, error) { return c.loadAll(fsys) })
+	return c
+}
+
+// Decode strictly decodes one object: unknown fields, differently-cased field names and
+// duplicate keys are errors, and the object must be of the catalog's kind and named.
+func (c *Catalog[T, P]) Decode(data []byte) (*T, error) {
 	var obj T
 	if err := yaml.UnmarshalStrict(data, &obj); err != nil {
 		return nil, err
@@ -23,17 +47,50 @@ func Decode[T any](data []byte, apiVersion, kind string, typeOf func(*T) metav1.
 	if err := caseSensitiveStrict(data, new(T)); err != nil {
 		return nil, err
 	}
-	if tm := typeOf(&obj); tm.APIVersion != apiVersion || tm.Kind != kind {
-		return nil, fmt.Errorf("want apiVersion %s kind %s, got %s %s", apiVersion, kind, tm.APIVersion, tm.Kind)
+	gvk := P(&obj).GetObjectKind().GroupVersionKind()
+	if gvk.GroupVersion().String() != c.apiVersion || gvk.Kind != c.kind {
+		return nil, fmt.Errorf("want apiVersion %s kind %s, got %s %s", c.apiVersion, c.kind, gvk.GroupVersion(), gvk.Kind)
 	}
-	if nameOf(&obj) == "" {
-		return nil, fmt.Errorf("%s has no metadata.name", kind)
+	if P(&obj).GetName() == "" {
+		return nil, fmt.Errorf("%s has no metadata.name", c.kind)
 	}
 	return &obj, nil
 }
 
-// Load decodes every *.yaml file of fsys with decode, by name; dir only names files in errors.
-func Load[T any](fsys fs.FS, dir string, decode func([]byte) (*T, error), nameOf func(*T) string) (map[string]*T, error) {
+// All returns copies of every object, sorted by name. The embedded YAML is checked by the
+// packages' tests, so a decode error here is a build defect and panics.
+func (c *Catalog[T, P]) All() []*T {
+	m := c.mustLoad()
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*T, 0, len(m))
+	for _, n := range names {
+		out = append(out, P(m[n]).DeepCopy())
+	}
+	return out
+}
+
+// Get returns a copy of the object named name.
+func (c *Catalog[T, P]) Get(name string) (*T, bool) {
+	obj, ok := c.mustLoad()[name]
+	if !ok {
+		return nil, false
+	}
+	return P(obj).DeepCopy(), true
+}
+
+func (c *Catalog[T, P]) mustLoad() map[string]*T {
+	m, err := c.load()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func (c *Catalog[T, P]) loadAll(fsys fs.FS) (map[string]*T, error) {
 	files, err := fs.Glob(fsys, "*.yaml")
 	if err != nil {
 		return nil, err
@@ -44,31 +101,17 @@ func Load[T any](fsys fs.FS, dir string, decode func([]byte) (*T, error), nameOf
 		if err != nil {
 			return nil, err
 		}
-		obj, err := decode(data)
+		obj, err := c.Decode(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", dir, f, err)
+			return nil, fmt.Errorf("%s/%s: %w", c.dir, f, err)
 		}
-		name := nameOf(obj)
+		name := P(obj).GetName()
 		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("%s/%s: a second object named %q", dir, f, name)
+			return nil, fmt.Errorf("%s/%s: a second %s named %q", c.dir, f, c.kind, name)
 		}
 		out[name] = obj
 	}
 	return out, nil
-}
-
-// Sorted returns copies of the catalog's objects, sorted by name.
-func Sorted[T any](m map[string]*T, deepCopy func(*T) *T) []*T {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]*T, 0, len(m))
-	for _, n := range names {
-		out = append(out, deepCopy(m[n]))
-	}
-	return out
 }
 
 // caseSensitiveStrict catches what yaml.UnmarshalStrict lets through: encoding/json matches

@@ -7,23 +7,16 @@ import (
 	"gotest.tools/v3/assert"
 )
 
+// The shared flags are tested with setup.ControllerOptions; these are the trigger's own.
 func TestOptions(t *testing.T) {
 	tests := map[string]struct {
 		args []string
-		env  map[string]string
 		want string // error substring; "" for valid
-		ns   string
 	}{
-		"defaults":           {ns: "catalyst-system"},
-		"namespace from env": {env: map[string]string{"POD_NAMESPACE": "previews"}, ns: "previews"},
-		"flag beats env":     {args: []string{"--system-namespace=mine"}, env: map[string]string{"POD_NAMESPACE": "previews"}, ns: "mine"},
-		"no config":          {args: []string{"--config="}, want: "--config is required"},
-		"zero workers":       {args: []string{"--workers=0"}, want: "--workers"},
-		"bad log level":      {args: []string{"--log-level=loud"}, want: "--log-level"},
-		"bad log encoding":   {args: []string{"--log-encoding=xml"}, want: "--log-encoding"},
-		"lease name needed":  {args: []string{"--lease-name="}, want: "--lease-name"},
-		"no leader election": {args: []string{"--leader-elect=false", "--lease-name="}, ns: "catalyst-system"},
-		"negative resync":    {args: []string{"--resync=-1s"}, want: "--resync"},
+		"defaults":               {},
+		"shared flags validated": {args: []string{"--config="}, want: "--config is required"},
+		"resync override":        {args: []string{"--resync=30s"}},
+		"negative resync":        {args: []string{"--resync=-1s"}, want: "--resync"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -31,14 +24,21 @@ func TestOptions(t *testing.T) {
 			fs := flag.NewFlagSet("test", flag.ContinueOnError)
 			o.AddFlags(fs)
 			assert.NilError(t, fs.Parse(tc.args))
-			o.FallbackToEnv(func(k string) string { return tc.env[k] })
+			o.FallbackToEnv(func(string) string { return "" })
 			err := o.Validate()
 			if tc.want != "" {
 				assert.ErrorContains(t, err, tc.want)
 				return
 			}
 			assert.NilError(t, err)
-			assert.Equal(t, o.SystemNamespace, tc.ns)
+			assert.Equal(t, o.LeaseName, "catalyst-trigger")
 		})
 	}
+}
+
+func TestRunFailsOnMissingConfig(t *testing.T) {
+	var o options
+	o.AddFlags(flag.NewFlagSet("test", flag.ContinueOnError))
+	o.Config = t.TempDir() + "/missing.yaml"
+	assert.ErrorContains(t, run(t.Context(), o), "read config")
 }

@@ -60,17 +60,8 @@ func environments(ctx context.Context, sys *system.System, count int, report *Re
 			return err
 		}
 	}
-	last, stableSince := -1, time.Now()
-	for time.Since(stableSince) < 10*time.Second {
-		n := len(sys.Sim.Calls())
-		if n != last {
-			last, stableSince = n, time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
+	if err := waitQuiet(ctx, sys, 10*time.Second); err != nil {
+		return err
 	}
 	report.TriggerRSSMiBAtEnvironments = procStatus(sys.Trigger.Pid(), "VmRSS:")
 	report.ReporterRSSMiBAtEnvironments = procStatus(sys.Reporter.Pid(), "VmRSS:")
@@ -142,6 +133,22 @@ func createEnvironment(ctx context.Context, sys *system.System, repo string, ins
 	})
 	if err != nil {
 		return fmt.Errorf("mark pipelinerun in %s succeeded: %w", ns, err)
+	}
+	return nil
+}
+
+// waitQuiet waits until the simulator has seen no GitHub call for quiet: the reporter is done.
+func waitQuiet(ctx context.Context, sys *system.System, quiet time.Duration) error {
+	last, since := -1, time.Now()
+	for time.Since(since) < quiet {
+		if n := len(sys.Sim.Calls()); n != last {
+			last, since = n, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(quiet / 10):
+		}
 	}
 	return nil
 }

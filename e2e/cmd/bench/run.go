@@ -220,8 +220,10 @@ func level(ctx context.Context, sys *system.System, w *watcher, n int) (Result, 
 	r.WebhookToFirstCheckRun = percentiles(toCheck)
 	r.CompletionToComment = percentiles(toComment)
 
-	// Let the reporter finish its last writes before counting.
-	time.Sleep(2 * time.Second)
+	// Count once the reporter has made its last writes.
+	if err := waitQuiet(ctx, sys, 2*time.Second); err != nil {
+		return r, err
+	}
 	calls := sys.Sim.Calls()[callsBefore:]
 	writes, status := 0, 0
 	r.GitHubCallsByRoute = map[string]int{}

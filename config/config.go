@@ -35,8 +35,6 @@ type GitHub struct {
 	TokenFile string `json:"tokenFile,omitempty"`
 	// WebhookSecretFiles holds one or two files; two let a secret be rotated without downtime.
 	WebhookSecretFiles []string `json:"webhookSecretFiles"`
-	// BotLogin is the login the App comments as ("name[bot]"); only its comments are upserted.
-	BotLogin string `json:"botLogin,omitempty"`
 	// SetupDocsURL is linked from the notice on a pull request of an unconfigured repository.
 	SetupDocsURL string `json:"setupDocsURL,omitempty"`
 	// DetailsURL is a template for the Check Run details link, e.g. the console or the Tekton

@@ -175,7 +175,7 @@ func (s *System) writeConfig(o Options) (*config.Config, error) {
 	cfg := &config.Config{
 		GitHub: config.GitHub{
 			APIURL: s.Sim.URL() + "/", AppID: s.Sim.AppID(), PrivateKeyFile: key,
-			WebhookSecretFiles: []string{secret}, BotLogin: s.Sim.BotLogin(),
+			WebhookSecretFiles: []string{secret},
 		},
 		Preview: config.Preview{
 			Domain:            "preview.localtest.me",

@@ -67,9 +67,10 @@ type Deps struct {
 // Controller converges PR namespaces, their PipelineRuns and the global queue.
 type Controller struct {
 	Deps
-	store *Store
-	slots *slots
-	queue workqueue.TypedRateLimitingInterface[key]
+	store  *Store
+	slots  *slots
+	tokens tokenCache
+	queue  workqueue.TypedRateLimitingInterface[key]
 
 	kubeInformers   informers.SharedInformerFactory
 	systemInformers informers.SharedInformerFactory

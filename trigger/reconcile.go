@@ -309,13 +309,7 @@ func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[
 	if exp, err := time.Parse(time.RFC3339, rec.Ann[preview.AnnotationTokenExpiresAt]); err == nil && exp.Sub(c.Now()) > tokenMinValidity {
 		return nil
 	}
-	gh, err := c.githubFor(rec)
-	if err != nil {
-		return err
-	}
-	inst, _ := strconv.ParseInt(rec.Ann[preview.AnnotationInstallationID], 10, 64)
-	_, name := splitOwnerRepo(rec.Repo)
-	tok, err := gh.InstallationToken(ctx, inst, []string{name})
+	tok, err := c.token(ctx, rec)
 	if err != nil {
 		var retry time.Duration
 		if d, ok := c.RetryAfter(err); ok {
@@ -325,15 +319,10 @@ func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[
 		log.Warn("no installation token for the pipeline's git fetch", zap.Error(err), zap.Duration("retry", retry))
 		return nil
 	}
-	if err := c.applySecret(ctx, rec.Name, preview.GitTokenSecret, map[string][]byte{"token": []byte(tok.GetToken())}); err != nil {
+	if err := c.applySecret(ctx, rec.Name, preview.GitTokenSecret, map[string][]byte{"token": []byte(tok.value)}); err != nil {
 		return err
 	}
-	// A development token has no expiry; refresh it hourly all the same.
-	expires := tok.GetExpiresAt().Time
-	if expires.IsZero() {
-		expires = c.Now().Add(time.Hour)
-	}
-	v := expires.UTC().Format(time.RFC3339)
+	v := tok.expires.UTC().Format(time.RFC3339)
 	meta[preview.AnnotationTokenExpiresAt] = &v
 	return nil
 }

@@ -31,7 +31,8 @@ e2e: e2e-tools ## End-to-end tests against the local control plane (built first,
 	$(GO) test -race -count=1 -timeout 60m ./e2e/...
 
 .PHONY: lint
-lint: ## gofmt and go vet.
+lint: ## gofmt, go vet, and no tracked file over 5 MB (build outputs do not belong in git).
+	@big=$$(git ls-files -z | xargs -0 stat -c '%s %n' 2>/dev/null | awk '$$1 > 5242880 {print $$2}'); if [ -n "$$big" ]; then echo "tracked files over 5 MB (build outputs?):"; echo "$$big"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 

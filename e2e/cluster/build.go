@@ -31,6 +31,8 @@ type Binaries struct {
 	KubeScheduler         string
 	KWOK                  string
 	TektonController      string
+	// Kubectl is built from the same Kubernetes module, so tests need no kubectl package.
+	Kubectl string
 	// Dir is the cache folder holding all of them: <repo>/e2e/.cache/bin/<key>.
 	Dir string
 }
@@ -59,6 +61,7 @@ func buildJobs() []buildJob {
 			"kube-apiserver":          "k8s.io/kubernetes/cmd/kube-apiserver",
 			"kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
 			"kube-scheduler":          "k8s.io/kubernetes/cmd/kube-scheduler",
+			"kubectl":                 "k8s.io/kubernetes/cmd/kubectl",
 		}},
 		{module: "tekton", cold: "~4 min", packages: map[string]string{
 			"tekton-controller": "github.com/tektoncd/pipeline/cmd/controller",
@@ -150,7 +153,7 @@ func Build(ctx context.Context, progress io.Writer) (Binaries, error) {
 	if err != nil {
 		return Binaries{}, err
 	}
-	cacheDir := filepath.Join(root, "e2e", ".cache", "bin")
+	cacheDir := CacheDir(root)
 	dir := filepath.Join(cacheDir, key)
 	bins := Binaries{
 		Dir:                   dir,
@@ -160,6 +163,7 @@ func Build(ctx context.Context, progress io.Writer) (Binaries, error) {
 		KubeScheduler:         filepath.Join(dir, "kube-scheduler"),
 		KWOK:                  filepath.Join(dir, "kwok"),
 		TektonController:      filepath.Join(dir, "tekton-controller"),
+		Kubectl:               filepath.Join(dir, "kubectl"),
 	}
 	if missing(dir) == nil { // fast path without the lock
 		return bins, nil
@@ -203,6 +207,16 @@ func Build(ctx context.Context, progress io.Writer) (Binaries, error) {
 	}
 	fmt.Fprintf(progress, "e2e/cluster: control plane built in %s\n", time.Since(start).Round(time.Second))
 	return bins, nil
+}
+
+// CacheDir is where built control planes are kept: $CATALYST_E2E_CACHE when set (several
+// checkouts of the same tool versions can then share one ~700 MB build), else
+// <repo>/e2e/.cache/bin.
+func CacheDir(root string) string {
+	if dir := os.Getenv("CATALYST_E2E_CACHE"); dir != "" {
+		return dir
+	}
+	return filepath.Join(root, "e2e", ".cache", "bin")
 }
 
 // prune removes, under the lock, binaries built for other keys (each set is ~700 MB) and the

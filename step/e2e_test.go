@@ -20,13 +20,13 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/catalyst-preview/catalyst/e2e/cluster"
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
 const (
@@ -385,31 +385,21 @@ func TestE2ECleanupRemovesEverything(t *testing.T) {
 	assert.Check(t, is.Contains(e.output(), "nothing to remove"))
 }
 
-// The pipeline's service account may act only in its namespace: the step needs no more than
-// the namespace-scoped "edit" role.
-func TestE2EStepsRunAsANamespaceScopedServiceAccount(t *testing.T) {
+// The steps run as the pipeline's ServiceAccount with exactly the Role the trigger writes into
+// each PR namespace (preview.PipelineRules): deploy, health check and cleanup need nothing more,
+// and nothing outside the namespace is reachable.
+func TestE2EStepsRunAsThePipelineServiceAccount(t *testing.T) {
 	e := newE2E(t)
 	kube := e.c.Kube()
-	_, err := kube.CoreV1().ServiceAccounts(e.ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "catalyst-pipeline"}}, metav1.CreateOptions{})
+	_, err := kube.CoreV1().ServiceAccounts(e.ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: preview.PipelineServiceAccount}}, metav1.CreateOptions{})
 	assert.NilError(t, err)
-	_, err = kube.RbacV1().RoleBindings(e.ns).Create(t.Context(), &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "catalyst-pipeline"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "edit"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "catalyst-pipeline", Namespace: e.ns}},
-	}, metav1.CreateOptions{})
+	_, err = kube.RbacV1().Roles(e.ns).Create(t.Context(), preview.PipelineRole(e.ns, nil), metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = kube.RbacV1().RoleBindings(e.ns).Create(t.Context(), preview.PipelineRoleBinding(e.ns, nil), metav1.CreateOptions{})
 	assert.NilError(t, err)
 	cfg := e.c.RESTConfig()
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + e.ns + ":catalyst-pipeline"}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + e.ns + ":" + preview.PipelineServiceAccount}
 	r := runnerFor(t, cfg, e.ns)
-
-	// RBAC is evaluated against the binding as soon as the aggregated role has its rules.
-	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		_, err := r.Kube.Kube.CoreV1().Secrets(e.ns).List(t.Context(), metav1.ListOptions{})
-		if err != nil {
-			return poll.Continue("%v", err)
-		}
-		return poll.Success()
-	}, poll.WithTimeout(e2eTimeout), poll.WithDelay(100*time.Millisecond))
 
 	_, err = r.Deploy(t.Context(), e2eDeployOpts(t, ""))
 	assert.NilError(t, err)
@@ -421,6 +411,7 @@ func TestE2EStepsRunAsANamespaceScopedServiceAccount(t *testing.T) {
 	c := NewCleanupOptions()
 	c.Timeout, c.PollInterval = e2eTimeout, 200*time.Millisecond
 	assert.NilError(t, r.Cleanup(t.Context(), *c))
+	assert.Check(t, is.Len(e.pods(t), 0))
 
 	// ... and nothing outside it.
 	_, err = r.Kube.Kube.CoreV1().Secrets("default").List(t.Context(), metav1.ListOptions{})

@@ -9,7 +9,6 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -20,7 +19,7 @@ import (
 
 // Names of the objects the trigger keeps in every PR namespace.
 const (
-	PipelineServiceAccount = "catalyst-pipeline"
+	PipelineServiceAccount = preview.PipelineServiceAccount
 	quotaName              = "catalyst-quota"
 	limitRangeName         = "catalyst-limits"
 )
@@ -80,17 +79,8 @@ func desiredChildren(namespace string, p config.Preview, r config.Repository, sr
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 			ObjectMeta: meta(PipelineServiceAccount),
 		},
-		&rbacv1.Role{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
-			ObjectMeta: meta(PipelineServiceAccount),
-			Rules:      pipelineRules(),
-		},
-		&rbacv1.RoleBinding{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-			ObjectMeta: meta(PipelineServiceAccount),
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: PipelineServiceAccount},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: PipelineServiceAccount, Namespace: namespace}},
-		},
+		preview.PipelineRole(namespace, labels),
+		preview.PipelineRoleBinding(namespace, labels),
 	)
 	for _, s := range src.Secrets {
 		copied := &corev1.Secret{
@@ -177,24 +167,6 @@ func networkPolicies(namespace string, p config.Preview, r config.Repository, la
 		}))
 	}
 	return objs
-}
-
-// pipelineRules let the pipeline install and inspect an application chart in its own namespace.
-// Secrets are read and written because helm keeps its release records in them.
-func pipelineRules() []rbacv1.PolicyRule {
-	rw := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-	ro := []string{"get", "list", "watch"}
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims"}, Verbs: rw},
-		{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "events", "endpoints"}, Verbs: ro},
-		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: ro},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}, Verbs: rw},
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: rw},
-		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: rw},
-		{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: rw},
-		{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: rw},
-		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, Verbs: ro},
-	}
 }
 
 // fingerprint of the desired children: provisioning is skipped while it matches the namespace's

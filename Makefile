@@ -46,5 +46,5 @@ run: ## The embedded default: local cluster + simulated GitHub + trigger + repor
 
 .PHONY: bench
 bench: ## Go benchmarks, then the end-to-end bench at 1, 10 and 50 PRs (results under bench/results/).
-	$(GO) test -short -run XXX -bench . -benchmem ./trigger/ ./reporter/
+	$(GO) test -short -run XXX -bench . -benchmem ./trigger/... ./reporter/
 	$(GO) run ./e2e/cmd/bench

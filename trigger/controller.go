@@ -24,7 +24,11 @@ import (
 
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
+
+// prRecord is a pull request's record as the controller reads it from its cache.
+type prRecord = record.PR
 
 // keyKind says which reconcile a queue key is for.
 type keyKind string
@@ -67,7 +71,7 @@ type Deps struct {
 // Controller converges PR namespaces, their PipelineRuns and the global queue.
 type Controller struct {
 	Deps
-	store  *Store
+	store  *record.Store
 	slots  *slots
 	tokens tokenCache
 	queue  workqueue.TypedRateLimitingInterface[key]
@@ -108,7 +112,7 @@ func NewController(d Deps) *Controller {
 	}
 	c := &Controller{
 		Deps:  d,
-		store: NewStore(d.Kube, d.Config, d.SystemNamespace, d.Now),
+		store: record.NewStore(d.Kube, d.Config, d.SystemNamespace, d.Now),
 		slots: newSlots(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[key](),

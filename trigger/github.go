@@ -98,6 +98,13 @@ func deniedNotice(by, sha string) notice {
 	}
 }
 
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
 func splitOwnerRepo(full string) (string, string) {
 	owner, repo, _ := strings.Cut(full, "/")
 	return owner, repo

@@ -28,6 +28,7 @@ import (
 	"github.com/catalyst-preview/catalyst/githubapp"
 	"github.com/catalyst-preview/catalyst/pipelines"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/webhook"
 )
 
 // stack is one test's trigger running against the real control plane and the GitHub simulator:
@@ -109,7 +110,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 			}
 		},
 	})
-	handler := NewWebhookHandler(func() [][]byte { return [][]byte{sim.WebhookSecret()} }, s.ctrl.store, log, nil)
+	handler := webhook.NewHandler(func() [][]byte { return [][]byte{sim.WebhookSecret()} }, s.ctrl.store, log, nil)
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	sim.SetWebhookURL(srv.URL)

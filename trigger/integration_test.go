@@ -18,6 +18,7 @@ import (
 	"github.com/catalyst-preview/catalyst/e2e/cluster"
 	"github.com/catalyst-preview/catalyst/e2e/ghsim"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // A trusted PR becomes a provisioned namespace and a PipelineRun that Tekton runs to success;
@@ -316,8 +317,8 @@ func TestIntegrationConcurrentRecordsConverge(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := range 20 {
 		go func() {
-			ev := Event{Type: "pull_request", Action: ActionUpdate, Repo: s.repo, Number: d.Number, InstallationID: 1, Delivery: strconv.Itoa(i),
-				PR: &PRState{HeadSHA: shaN(i), State: "open", Author: "alice", AuthorAssociation: "MEMBER", UpdatedAt: base.Add(time.Duration(i) * time.Second)}}
+			ev := record.Event{Type: "pull_request", Action: record.ActionUpdate, Repo: s.repo, Number: d.Number, InstallationID: 1, Delivery: strconv.Itoa(i),
+				PR: &record.PRState{HeadSHA: shaN(i), State: "open", Author: "alice", AuthorAssociation: "MEMBER", UpdatedAt: base.Add(time.Duration(i) * time.Second)}}
 			_, err := s.ctrl.store.Record(t.Context(), ev)
 			errs <- err
 		}()

@@ -1,34 +1,22 @@
 package trigger
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics of the trigger. Labels are bounded: event types, results, and outcomes; no PR numbers.
+// Metrics of the trigger's controller. Labels are bounded: kinds, results and outcomes; no PR
+// numbers. The webhook's own metrics are in package webhook.
 type Metrics struct {
-	webhooks       *prometheus.CounterVec
-	webhookLatency *prometheus.HistogramVec
-	reconciles     *prometheus.CounterVec
-	pipelineRuns   *prometheus.CounterVec
-	queueDepth     prometheus.Gauge
-	runningRuns    prometheus.Gauge
-	resyncs        *prometheus.CounterVec
+	reconciles   *prometheus.CounterVec
+	pipelineRuns *prometheus.CounterVec
+	queueDepth   prometheus.Gauge
+	runningRuns  prometheus.Gauge
+	resyncs      *prometheus.CounterVec
 }
 
 // NewMetrics registers the trigger's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "catalyst_trigger_webhook_requests_total",
-			Help: "Webhook deliveries by event type and result (recorded, unchanged, ignored, rejected, unauthorized, error).",
-		}, []string{"event", "result"}),
-		webhookLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "catalyst_trigger_webhook_duration_seconds",
-			Help:    "Time from receiving a webhook to answering it, including persisting the record.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"event"}),
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "catalyst_trigger_reconciles_total",
 			Help: "Reconciles by kind of key (namespace, pending, queue) and result (success, error, requeue).",
@@ -50,19 +38,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Resync passes by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.webhooks, m.webhookLatency, m.reconciles, m.pipelineRuns, m.queueDepth, m.runningRuns, m.resyncs)
+	reg.MustRegister(m.reconciles, m.pipelineRuns, m.queueDepth, m.runningRuns, m.resyncs)
 	return m
-}
-
-func (m *Metrics) observeWebhook(event, result string, d time.Duration) {
-	if m == nil {
-		return
-	}
-	if event == "" {
-		event = "unknown"
-	}
-	m.webhooks.WithLabelValues(event, result).Inc()
-	m.webhookLatency.WithLabelValues(event).Observe(d.Seconds())
 }
 
 func (m *Metrics) reconciled(kind, result string) {

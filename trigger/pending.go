@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // pendingRecordTTL: a record that saw no event for this long (an abandoned fork PR of an
@@ -27,14 +28,14 @@ func (c *Controller) reconcilePending(ctx context.Context, name string) (time.Du
 	if err != nil {
 		return 0, fmt.Errorf("get pending record %s from cache: %w", name, err)
 	}
-	rec := recordOf(cm.Name, cm.Labels, cm.Annotations)
+	rec := record.Of(cm.Name, cm.Labels, cm.Annotations)
 	log := c.Log.With(zap.String("repo", rec.Repo), zap.Int("pr", rec.Number), zap.String("namespace", rec.Name))
 	_, configured := c.Config.Repository(rec.Repo)
 
 	if rec.Ann[preview.AnnotationApprovalRequestBy] != "" {
 		return 0, c.verifyApproval(ctx, rec, c.patchPendingAnnotations)
 	}
-	gate := gateFor(c.Config.Preview, configured, rec.Ann)
+	gate := record.Gate(c.Config.Preview, configured, rec.Ann)
 	last, _ := time.Parse(time.RFC3339, rec.Ann[preview.AnnotationLastEvent])
 	if gate == preview.GateClosed || (!last.IsZero() && c.Now().Sub(last) > pendingRecordTTL) {
 		return 0, c.deletePending(ctx, cm.Name, cm.ResourceVersion)
@@ -82,9 +83,9 @@ func (c *Controller) promote(ctx context.Context, rec prRecord, rv string, log *
 			return 0, err
 		}
 	case apierrors.IsNotFound(err):
-		ann := clone(rec.Ann)
+		ann := record.Clone(rec.Ann)
 		delete(ann, preview.AnnotationGate)
-		ns := newNamespace(rec.Name, rec.Repo, rec.Number, ann, c.Config.Preview)
+		ns := record.NewNamespace(rec.Name, rec.Repo, rec.Number, ann, c.Config.Preview)
 		if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return 0, fmt.Errorf("create namespace %s: %w", rec.Name, err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // reconcileNamespace converges one PR namespace: its contents, its runs, its teardown.
@@ -30,7 +31,7 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 	if ns.DeletionTimestamp != nil {
 		return 0, nil
 	}
-	rec := recordOf(ns.Name, ns.Labels, ns.Annotations)
+	rec := record.Of(ns.Name, ns.Labels, ns.Annotations)
 	log := c.Log.With(zap.String("namespace", ns.Name), zap.String("repo", rec.Repo), zap.Int("pr", rec.Number), zap.String("sha", rec.Ann[preview.AnnotationHeadSHA]))
 	repoCfg, configured := c.Config.Repository(rec.Repo)
 
@@ -38,7 +39,7 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 		return 0, c.verifyApproval(ctx, rec, c.patchNamespaceAnnotations)
 	}
 
-	gate := gateFor(c.Config.Preview, configured, rec.Ann)
+	gate := record.Gate(c.Config.Preview, configured, rec.Ann)
 	teardown := gate == preview.GateClosed || gate == preview.GateLabel
 	meta := map[string]*string{}
 	if rec.Ann[preview.AnnotationGate] != gate {

@@ -12,6 +12,7 @@ import (
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/pipelines"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // The PipelineRun and the namespace contents the trigger writes, as YAML a reviewer can read.
@@ -23,10 +24,10 @@ func TestGoldenObjects(t *testing.T) {
 	})
 	repoCfg, _ := cfg.Repository("acme/shop")
 	ann := map[string]string{}
-	_, _ = applyEvent(ann, Event{Type: "pull_request", Action: ActionUpdate, Repo: "acme/shop", Number: 42, InstallationID: 4242,
-		PR: &PRState{HeadSHA: sha1, State: "open", CloneURL: "https://github.com/acme/shop.git", Author: "alice", AuthorAssociation: "MEMBER", UpdatedAt: testNow}}, testNow)
-	ns := newNamespace("pr-shop-42", "acme/shop", 42, ann, cfg.Preview)
-	rec := recordOf(ns.Name, ns.Labels, ns.Annotations)
+	_, _ = record.Apply(ann, record.Event{Type: "pull_request", Action: record.ActionUpdate, Repo: "acme/shop", Number: 42, InstallationID: 4242,
+		PR: &record.PRState{HeadSHA: sha1, State: "open", CloneURL: "https://github.com/acme/shop.git", Author: "alice", AuthorAssociation: "MEMBER", UpdatedAt: testNow}}, testNow)
+	ns := record.NewNamespace("pr-shop-42", "acme/shop", 42, ann, cfg.Preview)
+	rec := record.Of(ns.Name, ns.Labels, ns.Annotations)
 
 	var docs []string
 	add := func(o any) {

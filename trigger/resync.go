@@ -10,6 +10,7 @@ import (
 
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // Resync repairs what lost webhooks left behind: every open pull request of each configured
@@ -66,11 +67,11 @@ func (c *Controller) resyncRepo(ctx context.Context, repo config.Repository) err
 	for _, pr := range prs {
 		n := pr.GetNumber()
 		open[n] = true
-		state := prStateFrom(pr, nil)
+		state := record.StateOf(pr, nil)
 		if r, ok := byNumber[n]; ok && upToDate(r, state) {
 			continue
 		}
-		ev := Event{Type: "resync", Action: ActionUpdate, Repo: repo.Name, InstallationID: inst, Number: n, PR: state, At: state.UpdatedAt}
+		ev := record.Event{Type: "resync", Action: record.ActionUpdate, Repo: repo.Name, InstallationID: inst, Number: n, PR: state, At: state.UpdatedAt}
 		out, err := c.store.Record(ctx, ev)
 		if err != nil {
 			return err
@@ -88,12 +89,12 @@ func (c *Controller) resyncRepo(ctx context.Context, repo config.Repository) err
 		if err != nil {
 			return err
 		}
-		state := prStateFrom(pr, nil)
-		action := ActionUpdate
+		state := record.StateOf(pr, nil)
+		action := record.ActionUpdate
 		if state.State != preview.PRStateOpen {
-			action = ActionClose
+			action = record.ActionClose
 		}
-		ev := Event{Type: "resync", Action: action, Repo: repo.Name, InstallationID: inst, Number: n, PR: state, At: state.UpdatedAt}
+		ev := record.Event{Type: "resync", Action: action, Repo: repo.Name, InstallationID: inst, Number: n, PR: state, At: state.UpdatedAt}
 		if _, err := c.store.Record(ctx, ev); err != nil {
 			return err
 		}
@@ -109,20 +110,20 @@ func (c *Controller) recordsOf(repo string) []prRecord {
 	if nss, err := c.namespaces.List(sel); err == nil {
 		for _, ns := range nss {
 			if ns.DeletionTimestamp == nil {
-				out = append(out, recordOf(ns.Name, ns.Labels, ns.Annotations))
+				out = append(out, record.Of(ns.Name, ns.Labels, ns.Annotations))
 			}
 		}
 	}
 	if cms, err := c.pendings.ConfigMaps(c.SystemNamespace).List(sel); err == nil {
 		for _, cm := range cms {
-			out = append(out, recordOf(cm.Name, cm.Labels, cm.Annotations))
+			out = append(out, record.Of(cm.Name, cm.Labels, cm.Annotations))
 		}
 	}
 	return out
 }
 
 // upToDate: the record already holds this state of the pull request.
-func upToDate(r prRecord, s *PRState) bool {
+func upToDate(r prRecord, s *record.PRState) bool {
 	recorded, err := time.Parse(time.RFC3339, r.Ann[preview.AnnotationHeadUpdatedAt])
 	return err == nil && r.Ann[preview.AnnotationHeadSHA] == s.HeadSHA && !s.UpdatedAt.Truncate(time.Second).After(recorded) && r.Ann[preview.AnnotationPRState] == s.State
 }

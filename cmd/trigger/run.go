@@ -10,6 +10,8 @@ import (
 	"github.com/catalyst-preview/catalyst/cmd/internal/setup"
 	"github.com/catalyst-preview/catalyst/githubapp"
 	"github.com/catalyst-preview/catalyst/trigger"
+	"github.com/catalyst-preview/catalyst/trigger/record"
+	"github.com/catalyst-preview/catalyst/trigger/webhook"
 )
 
 func run(ctx context.Context, o options) error {
@@ -27,7 +29,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
 	metrics := trigger.NewMetrics(b.Registry)
-	store := trigger.NewStore(b.Kube, b.Config, o.SystemNamespace, time.Now)
+	store := record.NewStore(b.Kube, b.Config, o.SystemNamespace, time.Now)
 	controller := trigger.NewController(trigger.Deps{
 		Kube: b.Kube, Tekton: b.Tekton, Dynamic: dyn, GitHub: trigger.ClientsFrom(b.GitHub), Config: b.Config,
 		SystemNamespace: o.SystemNamespace, Log: b.Log, Metrics: metrics, RetryAfter: githubapp.RetryAfter,
@@ -35,7 +37,7 @@ func run(ctx context.Context, o options) error {
 	})
 	mux := setup.NewMux(b.Kube, b.Registry)
 	// Every replica serves webhooks: recording is safe under concurrency; only the leader reconciles.
-	mux.Handle("/webhook", trigger.NewWebhookHandler(secrets, store, b.Log, metrics))
+	mux.Handle("/webhook", webhook.NewHandler(secrets, store, b.Log, webhook.NewMetrics(b.Registry)))
 	return setup.RunController(ctx, o.ControllerOptions, b.Kube, mux, b.Log,
 		func(ctx context.Context) error { return controller.Run(ctx, o.Workers) })
 }

@@ -1,4 +1,7 @@
-package trigger
+// Package record is a pull request's durable record: the events that change it, how they fold
+// into it (ordering, redelivery, command rights), why it may not deploy (the gate), and where
+// it lives — its namespace's annotations, or a pending ConfigMap while it has no environment.
+package record
 
 import (
 	"context"
@@ -68,12 +71,12 @@ func (s *Store) record(ctx context.Context, ev Event) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if ns != nil && ns.DeletionTimestamp == nil {
-		ann := clone(ns.Annotations)
-		changed, reason := applyEvent(ann, ev, now)
+		ann := Clone(ns.Annotations)
+		changed, reason := Apply(ann, ev, now)
 		if !changed {
 			return Outcome{Namespace: ns.Name, Reason: reason}, nil
 		}
-		ann[preview.AnnotationGate] = gateFor(s.cfg.Preview, configured, ann)
+		ann[preview.AnnotationGate] = Gate(s.cfg.Preview, configured, ann)
 		updated := ns.DeepCopy()
 		updated.Annotations = ann
 		setRecordLabels(updated.Labels, ev.Repo, ev.Number, ann)
@@ -96,13 +99,13 @@ func (s *Store) record(ctx context.Context, ev Event) (Outcome, error) {
 	}
 	ann := map[string]string{}
 	if cm != nil {
-		ann = clone(cm.Annotations)
+		ann = Clone(cm.Annotations)
 	}
-	changed, reason := applyEvent(ann, ev, now)
+	changed, reason := Apply(ann, ev, now)
 	if !changed {
 		return Outcome{Pending: name, Reason: reason}, nil
 	}
-	gate := gateFor(s.cfg.Preview, configured, ann)
+	gate := Gate(s.cfg.Preview, configured, ann)
 	ann[preview.AnnotationGate] = gate
 	if cm == nil && gate == preview.GateClosed {
 		return Outcome{Reason: "pull request closed and it has no environment"}, nil
@@ -111,7 +114,7 @@ func (s *Store) record(ctx context.Context, ev Event) (Outcome, error) {
 		return Outcome{Reason: "repository " + ev.Repo + " is not configured"}, nil
 	}
 	if gate == "" && ns == nil {
-		created, err := s.kube.CoreV1().Namespaces().Create(ctx, newNamespace(name, ev.Repo, ev.Number, ann, s.cfg.Preview), metav1.CreateOptions{})
+		created, err := s.kube.CoreV1().Namespaces().Create(ctx, NewNamespace(name, ev.Repo, ev.Number, ann, s.cfg.Preview), metav1.CreateOptions{})
 		if err != nil {
 			return Outcome{}, fmt.Errorf("create namespace %s: %w", name, err)
 		}
@@ -155,15 +158,16 @@ func FindNamespace(ctx context.Context, kube kubernetes.Interface, repo string, 
 		}
 		if owner := ns.Annotations[preview.AnnotationRepo]; owner == "" || strings.EqualFold(owner, repo) {
 			if ns.Labels[preview.LabelManaged] != preview.ManagedTrue {
-				return nil, name, fmt.Errorf("namespace %s exists and is not managed by Catalyst: %w", name, errNotOurs)
+				return nil, name, fmt.Errorf("namespace %s exists and is not managed by Catalyst: %w", name, ErrNotOurs)
 			}
 			return ns, name, nil
 		}
 	}
-	return nil, "", fmt.Errorf("namespaces for %s#%d are held by other repositories: %w", repo, number, errNotOurs)
+	return nil, "", fmt.Errorf("namespaces for %s#%d are held by other repositories: %w", repo, number, ErrNotOurs)
 }
 
-var errNotOurs = errors.New("namespace taken")
+// ErrNotOurs: the namespace a pull request would get exists and belongs to something else.
+var ErrNotOurs = errors.New("namespace taken")
 
 func setRecordLabels(labels map[string]string, repo string, number int, ann map[string]string) {
 	labels[preview.LabelManaged] = preview.ManagedTrue
@@ -175,7 +179,8 @@ func setRecordLabels(labels map[string]string, repo string, number int, ann map[
 	}
 }
 
-func newNamespace(name, repo string, number int, ann map[string]string, p config.Preview) *corev1.Namespace {
+// NewNamespace is the PR namespace object holding the record ann.
+func NewNamespace(name, repo string, number int, ann map[string]string, p config.Preview) *corev1.Namespace {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}, Annotations: ann}}
 	setRecordLabels(ns.Labels, repo, number, ann)
 	for k, v := range podSecurityLabels(p) {

@@ -1,4 +1,4 @@
-package trigger
+package webhook
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/catalyst-preview/catalyst/trigger/record"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/catalyst-preview/catalyst/config"
@@ -33,8 +35,8 @@ type webhookFixture struct {
 func newWebhookFixture(t testing.TB, cfg *config.Config, objects ...runtime.Object) *webhookFixture {
 	t.Helper()
 	kube := fake.NewClientset(objects...)
-	store := NewStore(kube, cfg, systemNS, func() time.Time { return testNow })
-	h := NewWebhookHandler(func() [][]byte { return [][]byte{[]byte(testSecret), []byte(testNextSecret)} }, store, zap.NewNop(), nil)
+	store := record.NewStore(kube, cfg, systemNS, func() time.Time { return testNow })
+	h := NewHandler(func() [][]byte { return [][]byte{[]byte(testSecret), []byte(testNextSecret)} }, store, zap.NewNop(), nil)
 	return &webhookFixture{kube: kube, handler: h}
 }
 

@@ -1,59 +1,14 @@
-package trigger
+package webhook
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
-
-// Action is what an event asks of a pull request's record.
-type Action string
-
-const (
-	ActionUpdate  Action = "update"  // the PR changed (opened, pushed, labelled, ...): record its state
-	ActionClose   Action = "close"   // closed or merged: tear the environment down
-	ActionRetest  Action = "retest"  // /retest or a Checks "Re-run": a new attempt for the head SHA
-	ActionCancel  Action = "cancel"  // /cancel: stop the running attempt, start nothing new for this SHA
-	ActionApprove Action = "approve" // /ok-to-test: a collaborator vouches for an untrusted author
-)
-
-// Event is the part of a webhook delivery the trigger acts on, independent of the event type.
-type Event struct {
-	Delivery       string
-	Type           string // X-GitHub-Event
-	Action         Action
-	Repo           string // owner/repo of the base repository
-	InstallationID int64
-	Number         int
-	// PR is the pull request's state when the payload carries it (pull_request events, resync).
-	PR *PRState
-	// Actor is who asked for a command (/retest, Re-run), with their association to the repo.
-	Actor            string
-	ActorAssociation string
-	// SHA is the commit a Checks "Re-run" was pressed on.
-	SHA string
-	// At is when GitHub says the event happened; it orders deliveries that arrive out of order.
-	At time.Time
-}
-
-// PRState is a snapshot of a pull request as GitHub reported it.
-type PRState struct {
-	HeadSHA           string
-	Before            string // previous head, for synchronize
-	HeadRef           string
-	CloneURL          string // base repository clone URL (a fork's head is fetched through it)
-	HTMLURL           string
-	State             string // preview.PRStateOpen | PRStateClosed | PRStateMerged
-	Author            string
-	AuthorAssociation string
-	Draft             bool
-	Fork              bool
-	Labels            []string
-	UpdatedAt         time.Time
-}
 
 // ignored is an event that is valid but needs nothing; the reason is returned to GitHub.
 type ignored struct{ reason string }
@@ -63,29 +18,29 @@ func (i ignored) Error() string { return i.reason }
 func ignore(format string, args ...any) error { return ignored{fmt.Sprintf(format, args...)} }
 
 // pullRequestActions maps pull_request actions to what they ask.
-var pullRequestActions = map[string]Action{
-	"opened":             ActionUpdate,
-	"reopened":           ActionUpdate,
-	"synchronize":        ActionUpdate,
-	"ready_for_review":   ActionUpdate,
-	"converted_to_draft": ActionUpdate,
-	"labeled":            ActionUpdate,
-	"unlabeled":          ActionUpdate,
-	"edited":             ActionUpdate,
-	"closed":             ActionClose,
+var pullRequestActions = map[string]record.Action{
+	"opened":             record.ActionUpdate,
+	"reopened":           record.ActionUpdate,
+	"synchronize":        record.ActionUpdate,
+	"ready_for_review":   record.ActionUpdate,
+	"converted_to_draft": record.ActionUpdate,
+	"labeled":            record.ActionUpdate,
+	"unlabeled":          record.ActionUpdate,
+	"edited":             record.ActionUpdate,
+	"closed":             record.ActionClose,
 }
 
 // commands maps the first word of a PR comment line to what it asks.
-var commands = map[string]Action{
-	"/retest":     ActionRetest,
-	"/cancel":     ActionCancel,
-	"/ok-to-test": ActionApprove,
+var commands = map[string]record.Action{
+	"/retest":     record.ActionRetest,
+	"/cancel":     record.ActionCancel,
+	"/ok-to-test": record.ActionApprove,
 }
 
 // eventFromPayload turns a parsed go-github payload into an Event, or an ignored error that says
 // why nothing is to be done, or a plain error for a payload that lacks what its type requires.
-func eventFromPayload(eventType, delivery string, payload any) (Event, error) {
-	ev := Event{Delivery: delivery, Type: eventType}
+func eventFromPayload(eventType, delivery string, payload any) (record.Event, error) {
+	ev := record.Event{Delivery: delivery, Type: eventType}
 	switch p := payload.(type) {
 	case *github.PingEvent:
 		return ev, ignore("ping")
@@ -104,7 +59,7 @@ func eventFromPayload(eventType, delivery string, payload any) (Event, error) {
 		if ev.Number == 0 {
 			ev.Number = p.PullRequest.GetNumber()
 		}
-		ev.PR = prStateFrom(p.PullRequest, p.Repo)
+		ev.PR = record.StateOf(p.PullRequest, p.Repo)
 		ev.PR.Before = p.GetBefore()
 		ev.At = ev.PR.UpdatedAt
 		ev.Actor = p.GetSender().GetLogin()
@@ -158,11 +113,11 @@ func eventFromPayload(eventType, delivery string, payload any) (Event, error) {
 }
 
 // rerun fills a Checks "Re-run" (of a check run or a whole suite) into ev.
-func rerun(ev *Event, what string, id int64, sha string, prs []*github.PullRequest, repo *github.Repository, inst *github.Installation, sender *github.User) error {
+func rerun(ev *record.Event, what string, id int64, sha string, prs []*github.PullRequest, repo *github.Repository, inst *github.Installation, sender *github.User) error {
 	if len(prs) == 0 {
 		return ignore("%s %d belongs to no pull request", what, id)
 	}
-	ev.Action = ActionRetest
+	ev.Action = record.ActionRetest
 	ev.Repo = repo.GetFullName()
 	ev.InstallationID = inst.GetID()
 	ev.Number = prs[0].GetNumber()
@@ -174,7 +129,7 @@ func rerun(ev *Event, what string, id int64, sha string, prs []*github.PullReque
 
 // commandIn finds the first command at the start of a line. Quoted lines ("> /retest") and
 // commands inside words are not commands.
-func commandIn(body string) (Action, bool) {
+func commandIn(body string) (record.Action, bool) {
 	for _, line := range strings.Split(body, "\n") {
 		fields := strings.Fields(line)
 		if len(fields) == 0 {
@@ -185,36 +140,4 @@ func commandIn(body string) (Action, bool) {
 		}
 	}
 	return "", false
-}
-
-// prStateFrom reads the fields the trigger records from a go-github pull request.
-func prStateFrom(pr *github.PullRequest, base *github.Repository) *PRState {
-	s := &PRState{
-		HeadSHA:           strings.ToLower(pr.GetHead().GetSHA()),
-		HeadRef:           pr.GetHead().GetRef(),
-		HTMLURL:           pr.GetHTMLURL(),
-		Author:            pr.GetUser().GetLogin(),
-		AuthorAssociation: pr.GetAuthorAssociation(),
-		Draft:             pr.GetDraft(),
-		UpdatedAt:         pr.GetUpdatedAt().Time,
-		State:             "open",
-	}
-	if base == nil {
-		base = pr.GetBase().GetRepo()
-	}
-	s.CloneURL = base.GetCloneURL()
-	if head := pr.GetHead().GetRepo(); head != nil && base != nil && head.GetID() != 0 && head.GetID() != base.GetID() {
-		s.Fork = true
-	}
-	switch {
-	case pr.GetMerged() || pr.MergedAt != nil:
-		s.State = "merged"
-	case pr.GetState() == "closed":
-		s.State = "closed"
-	}
-	for _, l := range pr.Labels {
-		s.Labels = append(s.Labels, l.GetName())
-	}
-	sort.Strings(s.Labels)
-	return s
 }

@@ -1,4 +1,4 @@
-package trigger
+package webhook
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // FuzzWebhook feeds arbitrary signed bodies and event types through the real handler and store.
@@ -36,8 +38,8 @@ func FuzzWebhook(f *testing.F) {
 	allowed := map[int]bool{http.StatusAccepted: true, http.StatusBadRequest: true, http.StatusServiceUnavailable: true}
 	f.Fuzz(func(t *testing.T, eventType string, body []byte) {
 		kube := fake.NewClientset()
-		store := NewStore(kube, cfg, systemNS, func() time.Time { return testNow })
-		h := NewWebhookHandler(func() [][]byte { return [][]byte{[]byte(testSecret)} }, store, zap.NewNop(), nil)
+		store := record.NewStore(kube, cfg, systemNS, func() time.Time { return testNow })
+		h := NewHandler(func() [][]byte { return [][]byte{[]byte(testSecret)} }, store, zap.NewNop(), nil)
 		req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-GitHub-Event", eventType)

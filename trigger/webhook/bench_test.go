@@ -1,4 +1,4 @@
-package trigger
+package webhook
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // BenchmarkWebhookPath measures verify + parse + persist of a synchronize delivery that moves the
@@ -30,8 +32,8 @@ func BenchmarkWebhookPath(b *testing.B) {
 	reset := func() {
 		// NewSimpleClientset: the field-managed tracker of NewClientset rebuilds a REST mapper per
 		// update and would be 80% of the figure.
-		store := NewStore(fake.NewSimpleClientset(), cfg, systemNS, func() time.Time { return testNow })
-		h = NewWebhookHandler(func() [][]byte { return [][]byte{[]byte(testSecret)} }, store, zap.NewNop(), nil)
+		store := record.NewStore(fake.NewSimpleClientset(), cfg, systemNS, func() time.Time { return testNow })
+		h = NewHandler(func() [][]byte { return [][]byte{[]byte(testSecret)} }, store, zap.NewNop(), nil)
 	}
 	reset()
 	b.ReportAllocs()

@@ -1,4 +1,6 @@
-package trigger
+// Package webhook is the trigger's GitHub intake: it verifies a delivery's signature, reads the
+// few fields the trigger acts on, and records the pull request's desired state before answering.
+package webhook
 
 import (
 	"context"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/google/go-github/v62/github"
 	"go.uber.org/zap"
+
+	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
 // MaxPayloadBytes is GitHub's own cap on webhook payloads; anything larger is not from GitHub.
@@ -24,13 +28,13 @@ const MaxPayloadBytes = 25 << 20
 
 // Recorder persists an event durably; *Store is the production implementation.
 type Recorder interface {
-	Record(ctx context.Context, ev Event) (Outcome, error)
+	Record(ctx context.Context, ev record.Event) (record.Outcome, error)
 }
 
-// WebhookHandler verifies, parses and records GitHub deliveries. It answers only after the
+// Handler verifies, parses and records GitHub deliveries. It answers only after the
 // desired state is stored in Kubernetes and starts no background work, so a restart right after
 // a 202 loses nothing.
-type WebhookHandler struct {
+type Handler struct {
 	secrets  func() [][]byte // current secrets; two while rotating
 	recorder Recorder
 	log      *zap.Logger
@@ -38,10 +42,10 @@ type WebhookHandler struct {
 	timeout  time.Duration
 }
 
-// NewWebhookHandler builds the handler. secrets is called per request so that a rotated secret
+// NewHandler builds the handler. secrets is called per request so that a rotated secret
 // file is picked up without a restart.
-func NewWebhookHandler(secrets func() [][]byte, recorder Recorder, log *zap.Logger, metrics *Metrics) *WebhookHandler {
-	return &WebhookHandler{secrets: secrets, recorder: recorder, log: log, metrics: metrics, timeout: 20 * time.Second}
+func NewHandler(secrets func() [][]byte, recorder Recorder, log *zap.Logger, metrics *Metrics) *Handler {
+	return &Handler{secrets: secrets, recorder: recorder, log: log, metrics: metrics, timeout: 20 * time.Second}
 }
 
 // webhookAnswer is the JSON body of every answer, so GitHub's delivery log shows what happened.
@@ -52,14 +56,14 @@ type webhookAnswer struct {
 	Delivery  string `json:"delivery,omitempty"`
 }
 
-func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	eventType := r.Header.Get(github.EventTypeHeader)
 	delivery := r.Header.Get(github.DeliveryIDHeader)
 	log := h.log.With(zap.String("delivery", delivery), zap.String("event", eventType))
 	status, answer := h.handle(r, eventType, delivery, log)
 	answer.Delivery = delivery
-	h.metrics.observeWebhook(eventType, answer.Result, time.Since(start))
+	h.metrics.observe(eventType, answer.Result, time.Since(start))
 	if status >= 500 {
 		log.Error("webhook failed", zap.Int("status", status), zap.String("reason", answer.Reason))
 	} else if status >= 400 {
@@ -73,7 +77,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(answer)
 }
 
-func (h *WebhookHandler) handle(r *http.Request, eventType, delivery string, log *zap.Logger) (int, webhookAnswer) {
+func (h *Handler) handle(r *http.Request, eventType, delivery string, log *zap.Logger) (int, webhookAnswer) {
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, webhookAnswer{Result: "rejected", Reason: "method " + r.Method + " not allowed; GitHub delivers with POST"}
 	}

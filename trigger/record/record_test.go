@@ -1,4 +1,4 @@
-package trigger
+package record
 
 import (
 	"testing"
@@ -19,7 +19,7 @@ func TestApplyEvent(t *testing.T) {
 	}
 	recorded := func(sha, before string, updated time.Time) map[string]string {
 		ann := map[string]string{}
-		applyEvent(ann, update(sha, before, updated), testNow)
+		Apply(ann, update(sha, before, updated), testNow)
 		return ann
 	}
 	command := func(a Action, actor, assoc string) Event {
@@ -53,7 +53,7 @@ func TestApplyEvent(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			changed, reason := applyEvent(tc.ann, tc.ev, testNow)
+			changed, reason := Apply(tc.ann, tc.ev, testNow)
 			assert.Equal(t, changed, tc.changed)
 			if tc.reason != "" {
 				assert.Check(t, is.Contains(reason, tc.reason))
@@ -106,7 +106,7 @@ func TestGate(t *testing.T) {
 			if tc.p != nil {
 				tc.p(&p)
 			}
-			assert.Equal(t, gateFor(p, tc.configured, tc.ann), tc.want)
+			assert.Equal(t, Gate(p, tc.configured, tc.ann), tc.want)
 		})
 	}
 }

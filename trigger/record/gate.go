@@ -1,4 +1,4 @@
-package trigger
+package record
 
 import (
 	"encoding/json"
@@ -8,9 +8,9 @@ import (
 	"github.com/catalyst-preview/catalyst/preview"
 )
 
-// gateFor says why a pull request may not deploy its head SHA now ("" when it may). It reads only
+// Gate says why a pull request may not deploy its head SHA now ("" when it may). It reads only
 // the record, so the webhook handler, the reconciler and resync agree.
-func gateFor(p config.Preview, configured bool, ann map[string]string) string {
+func Gate(p config.Preview, configured bool, ann map[string]string) string {
 	switch {
 	case !configured:
 		return preview.GateUnconfigured

@@ -1,4 +1,4 @@
-package trigger
+package record
 
 import (
 	"encoding/json"
@@ -8,28 +8,28 @@ import (
 	"github.com/catalyst-preview/catalyst/preview"
 )
 
-// prRecord is a pull request's durable record: a PR namespace, or a pending ConfigMap.
-type prRecord struct {
+// PR is a pull request's durable record: a PR namespace, or a pending ConfigMap.
+type PR struct {
 	Name   string // namespace name (for a pending record: the name its namespace will get)
 	Repo   string // owner/repo
 	Number int
 	Ann    map[string]string
 }
 
-// recordOf reads the record from an object's metadata.
-func recordOf(name string, labels, ann map[string]string) prRecord {
+// Of reads the record from an object's metadata.
+func Of(name string, labels, ann map[string]string) PR {
 	n, _ := strconv.Atoi(labels[preview.LabelPR])
-	return prRecord{Name: name, Repo: ann[preview.AnnotationRepo], Number: n, Ann: ann}
+	return PR{Name: name, Repo: ann[preview.AnnotationRepo], Number: n, Ann: ann}
 }
 
 // trustedAssociations may run previews without an /ok-to-test.
 var trustedAssociations = map[string]bool{"OWNER": true, "MEMBER": true, "COLLABORATOR": true}
 
-// applyEvent folds an event into a record's annotations (the durable desired state) and says
+// Apply folds an event into a record's annotations (the durable desired state) and says
 // whether anything changed and, when not, why. It is pure: ordering, redelivery and permission
 // rules are decided here and table-tested.
-func applyEvent(ann map[string]string, ev Event, now time.Time) (changed bool, reason string) {
-	before := clone(ann)
+func Apply(ann map[string]string, ev Event, now time.Time) (changed bool, reason string) {
+	before := Clone(ann)
 	switch ev.Action {
 	case ActionUpdate, ActionClose:
 		if ev.PR == nil {
@@ -161,7 +161,8 @@ func setOrDelete(m map[string]string, k, v string) {
 	m[k] = v
 }
 
-func clone(m map[string]string) map[string]string {
+// Clone copies an annotation map.
+func Clone(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v

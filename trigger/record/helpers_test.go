@@ -1,0 +1,10 @@
+package record
+
+import "time"
+
+const (
+	sha1 = "4f1c2d3e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d"
+	sha2 = "9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
+)
+
+var testNow = time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC)

@@ -55,6 +55,10 @@ type Options struct {
 	// ArtifactsDir is where Stop copies every component's log when the run failed (see
 	// MarkFailed). Empty: <repo>/e2e/artifacts/<timestamp>.
 	ArtifactsDir string
+	// AuthenticationConfig, when set, is the kube-apiserver's AuthenticationConfiguration
+	// (--authentication-config), e.g. an OIDC issuer to trust (oidcsim.Provider's
+	// AuthenticationConfig). The admin and component tokens work either way.
+	AuthenticationConfig []byte
 }
 
 // Cluster is a running local control plane: etcd, kube-apiserver, kube-controller-manager,
@@ -192,7 +196,15 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	api, err := c.start("kube-apiserver", bins.KubeAPIServer, []string{
+	var authnArgs []string
+	if len(opts.AuthenticationConfig) > 0 {
+		path := filepath.Join(dir, "pki", "authentication.yaml")
+		if err := os.WriteFile(path, opts.AuthenticationConfig, 0o600); err != nil {
+			return nil, fmt.Errorf("start: %w", err)
+		}
+		authnArgs = append(authnArgs, "--authentication-config="+path)
+	}
+	api, err := c.start("kube-apiserver", bins.KubeAPIServer, append([]string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", apiPort),
 		"--endpoint-reconciler-type=none",
@@ -210,7 +222,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		// pod logs: the apiserver calls KWOK's kubelet-style server at the node's InternalIP
 		"--kubelet-preferred-address-types=InternalIP",
 		"--kubelet-certificate-authority=" + pki.CACert,
-	}, nil)
+	}, authnArgs...), nil)
 	if err != nil {
 		return nil, err
 	}

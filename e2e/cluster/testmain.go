@@ -26,6 +26,12 @@ var (
 //
 //	func TestMain(m *testing.M) { os.Exit(cluster.RunMain(m, nil)) }
 func RunMain(m *testing.M, setup func(context.Context, *Cluster) error) int {
+	return RunMainWith(m, Options{}, setup)
+}
+
+// RunMainWith is RunMain starting the cluster with opts (say, an OIDC issuer the apiserver
+// trusts).
+func RunMainWith(m *testing.M, opts Options, setup func(context.Context, *Cluster) error) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
@@ -34,7 +40,7 @@ func RunMain(m *testing.M, setup func(context.Context, *Cluster) error) int {
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes ~12 min here
-	c, err := Start(ctx, Options{})
+	c, err := Start(ctx, opts)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e/cluster: %v\n", err)

@@ -5,6 +5,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/catalyst-preview/catalyst/step/overlay"
 )
 
 // Config is the whole file.
@@ -65,6 +69,14 @@ type Preview struct {
 	// ingress controller's Service), keeping the preview's Host header and TLS name. Empty: the
 	// preview host must resolve inside the cluster.
 	HealthConnectTo string `json:"healthConnectTo,omitempty"`
+	// HealthCABundle is PEM text of the certificate authorities an https health check trusts
+	// (added to the step image's system roots): the CA of the ingress controller's certificate
+	// when it is private. It travels to the health check as a PipelineRun param, so keep it to
+	// the few certificates needed (at most 64 KiB).
+	HealthCABundle string `json:"healthCABundle,omitempty"`
+	// HealthInsecureSkipVerify makes an https health check accept any certificate. Explicit
+	// opt-in for self-signed preview certificates; prefer HealthCABundle.
+	HealthInsecureSkipVerify bool `json:"healthInsecureSkipVerify,omitempty"`
 	// PipelineNamespace holds the Pipelines and Tasks copied into each preview namespace.
 	PipelineNamespace string `json:"pipelineNamespace,omitempty"`
 	DeployPipeline    string `json:"deployPipeline,omitempty"`
@@ -139,6 +151,17 @@ type Repository struct {
 	Quota               *Quota      `json:"quota,omitempty"`
 	LimitRange          *LimitRange `json:"limitRange,omitempty"`
 	Concurrency         int         `json:"concurrency,omitempty"`
+	// Values is the values overlay merged after the chart's values and the values file: Helm
+	// values in which ${...} placeholders (package step/overlay: ${preview.host},
+	// ${image.name}, ${image.tag}, ${image.digest}, ...) are replaced by the preview's facts on
+	// every run. Maps merge key by key; a list is written whole. Unset: the default overlay
+	// (image.repository/tag/digest, ingress.host/className) is applied where the chart's
+	// schema accepts it.
+	Values map[string]any `json:"values,omitempty"`
+	// DependencyBuild fetches chart dependencies that are not vendored under charts/ from the
+	// repositories Chart.yaml declares (file://, https, oci) on every deploy. Off: a missing
+	// dependency fails the deploy with the fix.
+	DependencyBuild bool `json:"dependencyBuild,omitempty"`
 }
 
 // Load reads, decodes strictly, defaults and validates the file at path.
@@ -228,6 +251,7 @@ func (c *Config) Default() {
 			corev1.ResourcePods:           resource.MustParse("30"),
 		}
 	}
+	defaultServiceQuota(p.Quota.Hard)
 	lr := &p.LimitRange
 	if lr.DefaultRequest == nil {
 		lr.DefaultRequest = corev1.ResourceList{
@@ -270,6 +294,21 @@ func (c *Config) Default() {
 		setDefault(&r.HealthPath, DefaultHealthPath)
 		setDefault(&r.Dockerfile, "Dockerfile")
 		setDefault(&r.Context, ".")
+		if r.Quota != nil && r.Quota.Hard != nil {
+			defaultServiceQuota(r.Quota.Hard)
+		}
+	}
+}
+
+// defaultServiceQuota forbids LoadBalancer and NodePort Services unless the quota names them:
+// in a preview they cost money and expose the pull request's code outside the ingress (and a
+// LoadBalancer without a controller never becomes ready). Admission then refuses such a chart
+// at once, with a message the deploy step reports on the pull request.
+func defaultServiceQuota(hard corev1.ResourceList) {
+	for _, name := range []corev1.ResourceName{corev1.ResourceServicesLoadBalancers, corev1.ResourceServicesNodePorts} {
+		if _, set := hard[name]; !set {
+			hard[name] = resource.MustParse("0")
+		}
 	}
 }
 
@@ -335,6 +374,14 @@ func (c *Config) Validate() error {
 			bad("preview.pipelineRunAnnotations", "%q is not an annotation key: %s", k, strings.Join(msgs, "; "))
 		}
 	}
+	if p.HealthCABundle != "" {
+		if err := checkCABundle(p.HealthCABundle); err != nil {
+			bad("preview.healthCABundle", "%v", err)
+		}
+		if p.HealthInsecureSkipVerify {
+			bad("preview.healthInsecureSkipVerify", "set either preview.healthCABundle or preview.healthInsecureSkipVerify, not both")
+		}
+	}
 	switch p.PodSecurity {
 	case "privileged", "baseline", "restricted":
 	default:
@@ -384,6 +431,16 @@ func (c *Config) Validate() error {
 		if r.Concurrency < 0 {
 			bad(field+".concurrency", "must not be negative")
 		}
+		if err := overlay.Validate(r.Values); err != nil {
+			for _, e := range unjoin(err) {
+				var oe *overlay.Error
+				if errors.As(e, &oe) && oe.Path != "" {
+					bad(field+".values."+oe.Path, "%s", oe.Msg)
+					continue
+				}
+				bad(field+".values", "%v", e)
+			}
+		}
 		for j, s := range r.Secrets {
 			if msgs := validation.IsDNS1123Subdomain(s); len(msgs) > 0 {
 				bad(fmt.Sprintf("%s.secrets[%d]", field, j), "%q is not a Secret name", s)
@@ -391,6 +448,46 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MaxCABundleBytes bounds preview.healthCABundle, which travels in every PipelineRun.
+const MaxCABundleBytes = 64 << 10
+
+// checkCABundle accepts PEM text made only of certificates, at least one.
+func checkCABundle(text string) error {
+	if len(text) > MaxCABundleBytes {
+		return fmt.Errorf("%d bytes, at most %d: keep only the certificate authorities of the preview ingress", len(text), MaxCABundleBytes)
+	}
+	rest := []byte(text)
+	n := 0
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n++
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("PEM block %d is %q, want CERTIFICATE", n, block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("PEM block %d: %w", n, err)
+		}
+	}
+	if n == 0 {
+		return errors.New("no PEM certificate found")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return errors.New("text after the last PEM certificate")
+	}
+	return nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Repository returns the configuration of owner/repo (case-insensitive, as GitHub names are).

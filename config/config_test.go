@@ -1,6 +1,9 @@
 package config
 
 import (
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +12,8 @@ import (
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 const minimal = `
@@ -59,6 +64,15 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		"bad quantity":           {edit: "  registry: registry.example.com/p=>  registry: r/p\n  quota:\n    hard:\n      requests.cpu: lots", want: "quantities must match"},
 		"duplicate repository":   {edit: "    chartPath: charts/shop=>    chartPath: charts/shop\n  - name: Acme/Shop\n    chartPath: x", want: "repositories[1].name"},
 		"bad pod security level": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  podSecurity: lax", want: "preview.podSecurity"},
+		"unknown overlay placeholder": {edit: "    chartPath: charts/shop=>    chartPath: charts/shop\n    values:\n      ingress:\n        hosts:\n          - host: ${preview.hots}",
+			want: "repositories[0].values.ingress.hosts[0].host: unknown placeholder ${preview.hots}"},
+		"template syntax in the overlay": {edit: "    chartPath: charts/shop=>    chartPath: charts/shop\n    values:\n      host: '{{ .Values.x }}${{ .Release.Name }}'",
+			want: "repositories[0].values.host: malformed placeholder"},
+		"overlay is not a mapping":      {edit: "    chartPath: charts/shop=>    chartPath: charts/shop\n    values: [a]", want: "repositories[0].values"},
+		"dependencyBuild not a boolean": {edit: "    chartPath: charts/shop=>    chartPath: charts/shop\n    dependencyBuild: sometimes", want: "dependencyBuild"},
+		"CA bundle is not PEM":          {edit: "  registry: registry.example.com/p=>  registry: r/p\n  healthCABundle: not a certificate", want: "preview.healthCABundle: no PEM certificate found"},
+		"CA bundle holds a key": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  healthCABundle: |\n    -----BEGIN PRIVATE KEY-----\n    AAAA\n    -----END PRIVATE KEY-----",
+			want: `preview.healthCABundle: PEM block 1 is "PRIVATE KEY", want CERTIFICATE`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -68,6 +82,71 @@ func TestParseErrorsNameTheField(t *testing.T) {
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+func TestValuesOverlayAndDependencyBuildAreKept(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(minimal, "    chartPath: charts/shop", `    chartPath: charts/shop
+    dependencyBuild: true
+    values:
+      ingress:
+        enabled: true
+        hosts:
+          - host: ${preview.host}
+            paths: [{path: /, pathType: Prefix}]
+      image:
+        tag: ${image.pinnedTag}
+        literal: $${not.a.placeholder}`, 1)))
+	assert.NilError(t, err)
+	r := c.Repositories[0]
+	assert.Check(t, r.DependencyBuild)
+	assert.DeepEqual(t, r.Values, map[string]any{
+		"ingress": map[string]any{"enabled": true, "hosts": []any{map[string]any{"host": "${preview.host}", "paths": []any{map[string]any{"path": "/", "pathType": "Prefix"}}}}},
+		"image":   map[string]any{"tag": "${image.pinnedTag}", "literal": "$${not.a.placeholder}"},
+	})
+}
+
+// LoadBalancer and NodePort Services are refused in previews unless the quota names them, at
+// the top level and in a repository's own quota; naming them overrides the default.
+func TestServiceQuotaDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal))
+	assert.NilError(t, err)
+	hard := c.Preview.Quota.Hard
+	assert.Check(t, is.Equal(hard.Name(corev1.ResourceServicesLoadBalancers, resource.DecimalSI).String(), "0"))
+	assert.Check(t, is.Equal(hard.Name(corev1.ResourceServicesNodePorts, resource.DecimalSI).String(), "0"))
+	assert.Check(t, is.Equal(hard.Pods().String(), "30"), "the other defaults stay")
+
+	c, err = Parse([]byte(strings.Replace(minimal, "  registry: registry.example.com/p", `  registry: registry.example.com/p
+  quota:
+    hard:
+      pods: "10"
+      services.loadbalancers: "2"`, 1) + `    quota:
+      hard:
+        services.nodeports: "1"
+`))
+	assert.NilError(t, err)
+	hard = c.Preview.Quota.Hard
+	assert.Check(t, is.Equal(hard.Name(corev1.ResourceServicesLoadBalancers, resource.DecimalSI).String(), "2"), "overridden")
+	assert.Check(t, is.Equal(hard.Name(corev1.ResourceServicesNodePorts, resource.DecimalSI).String(), "0"), "still defaulted")
+	repo := c.Repositories[0].Quota.Hard
+	assert.Check(t, is.Equal(repo.Name(corev1.ResourceServicesNodePorts, resource.DecimalSI).String(), "1"))
+	assert.Check(t, is.Equal(repo.Name(corev1.ResourceServicesLoadBalancers, resource.DecimalSI).String(), "0"))
+}
+
+func TestHealthCABundle(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	withCA := strings.Replace(minimal, "  registry: registry.example.com/p", "  registry: registry.example.com/p\n  healthCABundle: |\n    "+strings.ReplaceAll(strings.TrimSpace(ca), "\n", "\n    "), 1)
+	c, err := Parse([]byte(withCA))
+	assert.NilError(t, err)
+	assert.Equal(t, strings.TrimSpace(c.Preview.HealthCABundle), strings.TrimSpace(ca))
+
+	_, err = Parse([]byte(strings.Replace(withCA, "  healthCABundle:", "  healthInsecureSkipVerify: true\n  healthCABundle:", 1)))
+	assert.ErrorContains(t, err, "preview.healthInsecureSkipVerify: set either preview.healthCABundle or preview.healthInsecureSkipVerify, not both")
+
+	big := strings.Replace(minimal, "  registry: registry.example.com/p", "  registry: registry.example.com/p\n  healthCABundle: "+strings.Repeat("A", MaxCABundleBytes+1), 1)
+	_, err = Parse([]byte(big))
+	assert.ErrorContains(t, err, "preview.healthCABundle: 65537 bytes, at most 65536")
 }
 
 func TestLoad(t *testing.T) {

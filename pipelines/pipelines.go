@@ -53,11 +53,15 @@ const (
 	ParamIngressClass     = "ingress-class"
 	ParamCacheImage       = "cache-image"
 	ParamRegistryInsecure = "registry-insecure"
-	ParamImageDigestKey   = "image-digest-key"
+	ParamValuesOverlay    = "values-overlay"
+	ParamDependencyBuild  = "dependency-build"
 	ParamDeployTimeout    = "deploy-timeout"
 	ParamHealthTimeout    = "health-timeout"
 	ParamHealthConnectTo  = "health-connect-to"
-	ParamCleanupTimeout   = "cleanup-timeout"
+	// ParamHealthCABundle and ParamHealthInsecureSkipVerify configure an https health check.
+	ParamHealthCABundle           = "health-ca-bundle"
+	ParamHealthInsecureSkipVerify = "health-insecure-skip-verify"
+	ParamCleanupTimeout           = "cleanup-timeout"
 )
 
 // Results of catalyst-preview.

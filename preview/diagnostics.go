@@ -24,6 +24,7 @@ const (
 	DiagnosticRouting    = "routing"    // no Ingress/HTTPRoute routes the preview host to a Service
 	DiagnosticRollout    = "rollout"    // the release did not become ready (the condition waited on)
 	DiagnosticHealth     = "health"     // the health check failed
+	DiagnosticConfig     = "config"     // the chart path, a values file or the values overlay is wrong
 )
 
 // Diagnostic is one precise finding of a step. Path is relative to the repository root, so the

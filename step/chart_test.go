@@ -13,6 +13,8 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
 	"helm.sh/helm/v3/pkg/chartutil"
+
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
 const exampleChart = "../charts/example-app"
@@ -86,12 +88,22 @@ func deployOpts(src string) DeployOptions {
 
 func render(t *testing.T, o DeployOptions) (map[string]string, error) {
 	t.Helper()
-	in, err := loadInput(o)
-	if err != nil {
-		return nil, err
+	out, _, err := renderInput(t, o)
+	return out, err
+}
+
+// renderInput renders offline as the deploy does before it contacts the cluster.
+func renderInput(t *testing.T, o DeployOptions) (map[string]string, *localInput, error) {
+	t.Helper()
+	if o.HelmCache == "" {
+		o.HelmCache = t.TempDir()
 	}
-	return preflight(in.chart, in.chartDisplay, in.values, in.files,
-		chartutil.ReleaseOptions{Name: o.Release, Namespace: "pr-web-7", Revision: 1, IsInstall: true}, capabilities("v1.37.2"))
+	in, err := loadInput(o, "pr-web-7")
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := preflight(in, chartutil.ReleaseOptions{Name: o.Release, Namespace: "pr-web-7", Revision: 1, IsInstall: true}, capabilities("v1.37.2"))
+	return out, in, err
 }
 
 // The chart as the pipeline deploys it; also proves rendering is deterministic (a second deploy
@@ -136,7 +148,8 @@ func TestDeployInputErrors(t *testing.T) {
 		wantLine   int
 		wantCol    int // -1: any column
 		wantMsg    string
-		inputError bool // InputError rather than ChartError
+		wantKind   string // diagnostic kind; "" is template
+		inputError bool   // InputError rather than ChartError
 	}{
 		"missing chart": {
 			opts: func(o *DeployOptions) { o.Chart = "charts/nope" }, wantMsg: "chart charts/nope not found", inputError: true,
@@ -153,25 +166,25 @@ func TestDeployInputErrors(t *testing.T) {
 		"values file not YAML": {
 			repo:     map[string]string{"deploy/preview.yaml": "replicaCount: 1\nimage: {repository: x\n"},
 			opts:     func(o *DeployOptions) { o.ValuesFiles = []string{"deploy/preview.yaml"} },
-			wantFile: "deploy/preview.yaml", wantLine: 2, wantMsg: "invalid YAML",
+			wantFile: "deploy/preview.yaml", wantLine: 2, wantMsg: "invalid YAML", wantKind: preview.DiagnosticValues,
 		},
 		"values do not match the schema": {
 			repo:     map[string]string{"deploy/preview.yaml": "ingress:\n  enabled: true\nreplicaCount: two\n"},
 			opts:     func(o *DeployOptions) { o.ValuesFiles = []string{"deploy/preview.yaml"} },
-			wantFile: "deploy/preview.yaml", wantLine: 3, wantMsg: "replicaCount: got string, want integer",
+			wantFile: "deploy/preview.yaml", wantLine: 3, wantMsg: "replicaCount: got string, want integer", wantKind: preview.DiagnosticValues,
 		},
 		"unknown value key (typo)": {
 			repo:     map[string]string{"deploy/preview.yaml": "replicas: 2\n"},
 			opts:     func(o *DeployOptions) { o.ValuesFiles = []string{"deploy/preview.yaml"} },
-			wantFile: "deploy/preview.yaml", wantLine: 1, wantMsg: "additional properties 'replicas' not allowed",
+			wantFile: "deploy/preview.yaml", wantLine: 1, wantMsg: "additional properties 'replicas' not allowed", wantKind: preview.DiagnosticValues,
 		},
 		"chart default violates the schema": {
 			edits:    map[string]string{"values.yaml": strings.Replace(values, "containerPort: 8080", "containerPort: 0", 1)},
-			wantFile: "charts/example-app/values.yaml", wantLine: lineOf(t, values, "containerPort: 8080"), wantMsg: "containerPort",
+			wantFile: "charts/example-app/values.yaml", wantLine: lineOf(t, values, "containerPort: 8080"), wantMsg: "containerPort", wantKind: preview.DiagnosticValues,
 		},
 		"override violates the schema": {
 			opts:     func(o *DeployOptions) { o.Set = []string{"service.port=70000"} },
-			wantFile: "charts/example-app/values.yaml", wantLine: lineOf(t, values, "  port: 80"), wantMsg: "service.port",
+			wantFile: "charts/example-app/values.yaml", wantLine: lineOf(t, values, "  port: 80"), wantMsg: "service.port", wantKind: preview.DiagnosticValues,
 		},
 		"template execution error": {
 			edits:    map[string]string{"templates/deployment.yaml": badTpl},
@@ -190,15 +203,17 @@ func TestDeployInputErrors(t *testing.T) {
 		},
 		"rendered output not YAML": {
 			edits:    map[string]string{"templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  a: b\n   c: d\n"},
-			wantFile: "charts/example-app/templates/config.yaml", wantMsg: "rendered output is not valid YAML (line 7",
+			wantFile: "charts/example-app/templates/config.yaml", wantMsg: "rendered output is not valid YAML (line 7", wantKind: preview.DiagnosticManifest,
 		},
 		"rendered document without kind": {
 			edits:    map[string]string{"templates/config.yaml": "apiVersion: v1\nmetadata:\n  name: x\n"},
-			wantFile: "charts/example-app/templates/config.yaml", wantMsg: "has no apiVersion or kind",
+			wantFile: "charts/example-app/templates/config.yaml", wantMsg: "has no apiVersion or kind", wantKind: preview.DiagnosticManifest,
 		},
 		"missing vendored dependency": {
 			edits:    map[string]string{"Chart.yaml": readChartFile(t, "Chart.yaml") + "dependencies:\n  - name: redis\n    version: 1.0.0\n    repository: https://charts.example\n"},
-			wantFile: "charts/example-app/Chart.yaml", wantMsg: "missing in charts/ directory: redis",
+			wantFile: "charts/example-app/Chart.yaml", wantLine: lineOf(t, readChartFile(t, "Chart.yaml")+"dependencies:\n  - name: redis", "  - name: redis"),
+			wantMsg:  "dependency redis 1.0.0 (https://charts.example) is not vendored under charts/example-app/charts/: run `helm dependency build charts/example-app` and commit charts/example-app/charts/, or set repositories[].dependencyBuild: true",
+			wantKind: preview.DiagnosticDependency,
 		},
 	}
 	for name, tc := range cases {
@@ -229,6 +244,11 @@ func TestDeployInputErrors(t *testing.T) {
 			if tc.wantCol < 0 {
 				assert.Check(t, ce.Column > 0, "%v", err)
 			}
+			kind := tc.wantKind
+			if kind == "" {
+				kind = preview.DiagnosticTemplate
+			}
+			assert.Check(t, is.Equal(ce.Diagnostic().Kind, kind))
 		})
 	}
 }
@@ -241,6 +261,7 @@ func TestChartErrorFormat(t *testing.T) {
 		"file line column": {err: &ChartError{File: "c/templates/a.yaml", Line: 3, Column: 7, Msg: "boom"}, want: "c/templates/a.yaml:3:7: boom"},
 		"file line":        {err: &ChartError{File: "values.yaml", Line: 3, Msg: "boom"}, want: "values.yaml:3: boom"},
 		"file only":        {err: &ChartError{File: "c", Msg: "boom", Detail: "  1 | x"}, want: "c: boom\n  1 | x"},
+		"via":              {err: &ChartError{File: "c/templates/_helpers.tpl", Line: 9, Msg: "boom", Via: &preview.Location{Path: "c/templates/web.yaml", Line: 4}}, want: "c/templates/_helpers.tpl:9: boom (included from c/templates/web.yaml:4)"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

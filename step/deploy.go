@@ -15,7 +15,11 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/step/overlay"
 )
 
 // DeployResult is what a deploy produced.
@@ -31,19 +35,35 @@ type DeployResult struct {
 type localInput struct {
 	chart        *chart.Chart
 	chartDisplay string
+	src          chartSources
 	files        []valuesFile
-	values       map[string]any
+	overlay      valuesFile
+	facts        overlay.Facts
+	// skipped are keys of the default overlay the chart's schema rejects, left out.
+	skipped []string
+	values  map[string]any
 }
 
-// loadInput loads the chart and the values files and merges the overrides. Errors are
-// InputError or ChartError.
-func loadInput(o DeployOptions) (*localInput, error) {
+// sources are the values sources in the order a later one wins (for schema error locations).
+func (in *localInput) sources() []valuesFile {
+	out := []valuesFile{{Display: path.Join(in.chartDisplay, chartutil.ValuesfileName), Data: rawFile(in.chart, chartutil.ValuesfileName)}}
+	out = append(out, in.files...)
+	if len(in.overlay.Values) > 0 {
+		out = append(out, in.overlay)
+	}
+	return out
+}
+
+// loadInput loads the chart (fetching dependencies when asked) and the values files, renders
+// the overlay and merges everything. Errors are InputError or ChartError.
+func loadInput(o DeployOptions, namespace string) (*localInput, error) {
 	chartDir, err := resolveInSource(o.SourceDir, o.Chart)
 	if err != nil {
 		return nil, &InputError{Msg: "--chart: " + err.Error()}
 	}
 	in := &localInput{chartDisplay: displayPath(o.SourceDir, o.Chart)}
-	if in.chart, err = loadChart(chartDir, in.chartDisplay); err != nil {
+	deps := depOptions{Build: o.DependencyBuild, SourceDir: o.SourceDir, CacheDir: o.HelmCache}
+	if in.chart, in.src, err = loadChart(chartDir, in.chartDisplay, deps); err != nil {
 		return nil, err
 	}
 	for _, v := range o.ValuesFiles {
@@ -60,17 +80,13 @@ func loadInput(o DeployOptions) (*localInput, error) {
 		}
 		in.files = append(in.files, f)
 	}
-	ov := Overrides{Host: o.Host, IngressClass: o.IngressClass, Requests: o.Requests, Limits: o.Limits,
-		Keys: o.Keys, Set: o.Set, SetString: o.SetString}
-	if o.Image != "" {
-		if ov.Image, err = ParseImage(o.Image); err != nil {
-			return nil, &InputError{Msg: "--image: " + err.Error()}
-		}
+	if in.facts, err = factsFor(o, namespace); err != nil {
+		return nil, err
 	}
-	if o.ImageDigest != "" {
-		ov.Image.Digest = o.ImageDigest
+	if in.overlay, in.skipped, err = renderOverlay(in.chart, in.chartDisplay, in.files, o.Overlay, in.facts); err != nil {
+		return nil, err
 	}
-	if in.values, err = mergeValues(in.files, ov); err != nil {
+	if in.values, err = mergeValues(in.files, in.overlay.Values, o.Set, o.SetString); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -84,15 +100,24 @@ func displayPath(sourceDir, p string) string {
 	return path.Clean(filepath.ToSlash(strings.TrimPrefix(p, "./")))
 }
 
-// Deploy installs or upgrades the release (`helm upgrade --install --wait`) and writes the
-// url and release-revision results. A template, schema or values mistake fails before the
-// cluster changes, with its file and line. A rollout that does not become ready in time fails
-// with diagnostics and leaves the resources in place, unless RollbackOnFailure.
-func (r *Runner) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, error) {
+// Deploy installs or upgrades the release (`helm upgrade --install`), waits until its objects
+// are ready, verifies that the preview host is routed, and writes the url, release-revision
+// and diagnostics results. A template, schema, values or dependency mistake fails before the
+// cluster changes, with its file and line. A rollout that does not become ready fails with what
+// it waited on, and leaves the resources in place unless RollbackOnFailure.
+func (r *Runner) Deploy(ctx context.Context, o DeployOptions) (res *DeployResult, err error) {
+	results := map[string]string{}
+	defer func() {
+		err = r.writeResults(o.ResultsDir, results, err)
+	}()
 	log := r.Log.With(zap.String("release", o.Release), zap.String("namespace", r.Kube.Namespace))
-	in, err := loadInput(o)
+	in, err := loadInput(o, r.Kube.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	for _, key := range in.skipped {
+		log.Warn("default overlay key left out: the chart's values.schema.json rejects it; place the preview's facts with repositories[].values",
+			zap.String("key", key), zap.String("chart", in.chartDisplay))
 	}
 	info, err := r.Kube.ServerVersion(ctx)
 	if err != nil {
@@ -112,9 +137,11 @@ func (r *Runner) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, er
 	if !installing {
 		relOpts.Revision = last.Version + 1
 	}
-	if _, err := preflight(in.chart, in.chartDisplay, in.values, in.files, relOpts, caps); err != nil {
+	rendered, err := preflight(in, relOpts, caps)
+	if err != nil {
 		return nil, err
 	}
+	warnUnpinned(log, rendered, in.facts)
 	if !installing && last.Info.Status.IsPending() {
 		if err := r.recoverPending(cfg, last, o.Timeout); err != nil {
 			return nil, err
@@ -123,37 +150,122 @@ func (r *Runner) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, er
 
 	log.Info("deploying chart", zap.String("chart", in.chartDisplay), zap.String("version", in.chart.Metadata.Version),
 		zap.Bool("install", installing), zap.Duration("timeout", o.Timeout))
+	// Helm's own wait is off: it logs what it waits on only at debug level and ends with
+	// "context deadline exceeded". waitReady says what it waits on.
 	var rel *release.Release
 	if installing {
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace = o.Release, r.Kube.Namespace
-		inst.Wait, inst.WaitForJobs, inst.Timeout = o.Wait, o.Wait, o.Timeout
-		inst.Atomic = o.RollbackOnFailure
+		inst.Timeout = o.Timeout
 		inst.Description = o.Description
 		rel, err = inst.RunWithContext(ctx, in.chart, in.values)
 	} else {
 		up := action.NewUpgrade(cfg)
 		up.Namespace = r.Kube.Namespace
-		up.Wait, up.WaitForJobs, up.Timeout = o.Wait, o.Wait, o.Timeout
-		up.Atomic = o.RollbackOnFailure
+		up.Timeout = o.Timeout
 		up.ResetValues = true // the values are complete every time; never reuse the last ones
 		up.MaxHistory = o.MaxHistory
 		up.Description = o.Description
 		rel, err = up.RunWithContext(ctx, o.Release, in.chart, in.values)
 	}
 	if err != nil {
-		return nil, r.deployFailed(ctx, cfg, o, rel, err)
+		return nil, r.deployFailed(ctx, cfg, o, in, rel, installing, err)
 	}
-	res := &DeployResult{Release: rel.Name, Revision: rel.Version, Status: rel.Info.Status, URL: PreviewURL(o.URLScheme, o.Host)}
+	if o.Wait {
+		if err := r.waitRelease(ctx, log, cfg, o, in, rel, installing); err != nil {
+			return nil, err
+		}
+		if o.Host != "" {
+			rc, err := r.checkRouting(ctx, o.Host, o.IngressClass, routingHint(in))
+			if err != nil {
+				if fe, ok := err.(*FailureError); ok {
+					fe.Path, fe.Line = path.Join(in.chartDisplay, chartutil.ValuesfileName), yamlKeyLine(rawFile(in.chart, chartutil.ValuesfileName), []string{"ingress"})
+				}
+				r.diagnose(ctx, nil, o.Diagnose, false)
+				return nil, err
+			}
+			log.Info("preview host is routed", zap.String("host", o.Host), zap.String("route", rc.Route))
+		}
+	}
+	res = &DeployResult{Release: rel.Name, Revision: rel.Version, Status: rel.Info.Status, URL: PreviewURL(o.URLScheme, o.Host)}
 	log.Info("deployed release", zap.Int("revision", rel.Version), zap.String("status", rel.Info.Status.String()), zap.String("url", res.URL))
 	if rel.Info.Notes != "" {
 		fmt.Fprintf(r.Out, "%s\n", strings.TrimSpace(rel.Info.Notes))
 	}
-	results := map[string]string{ResultReleaseRevision: strconv.Itoa(rel.Version), ResultURL: res.URL}
-	if err := WriteResults(o.ResultsDir, results); err != nil {
-		return res, err
-	}
+	results[ResultReleaseRevision], results[ResultURL] = strconv.Itoa(rel.Version), res.URL
 	return res, nil
+}
+
+// waitRelease waits until the release's objects are ready within the deploy timeout. When they
+// are not, the release is marked failed (as Helm's own wait would) and, with RollbackOnFailure,
+// rolled back or uninstalled.
+func (r *Runner) waitRelease(ctx context.Context, log *zap.Logger, cfg *action.Configuration, o DeployOptions, in *localInput, rel *release.Release, installing bool) error {
+	objs, err := manifestObjects(rel.Manifest)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	werr := r.waitReady(wctx, log, objs, in.src, waitOptions{Interval: o.PollInterval, BlockedGrace: o.BlockedGrace})
+	if werr == nil {
+		return nil
+	}
+	rel.SetStatus(release.StatusFailed, "rollout not ready: "+werr.Error())
+	if err := cfg.Releases.Update(rel); err != nil {
+		log.Error("cannot mark the release failed", zap.Error(err))
+	}
+	r.diagnose(ctx, workloadsOf(objs), o.Diagnose, false)
+	return r.rollback(cfg, log, o, rel, installing, werr)
+}
+
+// rollback undoes a failed deploy when RollbackOnFailure: a first install is uninstalled, an
+// upgrade rolled back to the previous revision.
+func (r *Runner) rollback(cfg *action.Configuration, log *zap.Logger, o DeployOptions, rel *release.Release, installing bool, cause error) error {
+	if !o.RollbackOnFailure {
+		return fmt.Errorf("deploy release %q revision %d: %w (resources kept for diagnosis)", o.Release, rel.Version, cause)
+	}
+	var err error
+	if installing {
+		_, err = action.NewUninstall(cfg).Run(o.Release)
+	} else {
+		rb := action.NewRollback(cfg)
+		rb.Version = rel.Version - 1
+		rb.MaxHistory = o.MaxHistory
+		err = rb.Run(o.Release)
+	}
+	if err != nil {
+		log.Error("rollback failed", zap.Error(err))
+		return fmt.Errorf("deploy release %q: %w (and the rollback failed: %v)", o.Release, cause, err)
+	}
+	return fmt.Errorf("deploy release %q: %w (rolled back: --rollback-on-failure)", o.Release, cause)
+}
+
+// routingHint says what to change when the preview host is not routed.
+func routingHint(in *localInput) string {
+	if in.overlay.Display == overlayDisplay {
+		return "Check repositories[].values in the Catalyst configuration: it must enable the chart's Ingress (or HTTPRoute) and place ${preview.host} where the chart reads its host."
+	}
+	return "No values overlay is configured and the default one (ingress.host, ingress.className) does not fit this chart: set repositories[].values in the Catalyst configuration, " +
+		"for example ingress.enabled: true and ingress.hosts: [{host: ${preview.host}, paths: [{path: /, pathType: Prefix}]}] for a `helm create` chart."
+}
+
+// warnUnpinned logs when the digest is known but no rendered container image carries it: the
+// overlay does not place ${image.digest}, ${image.pinnedTag} or ${image.ref} where the chart
+// builds its image reference.
+func warnUnpinned(log *zap.Logger, rendered map[string]string, f overlay.Facts) {
+	if f.Image.Digest == "" {
+		if f.Image.Repository != "" {
+			log.Warn("image not pinned: the build reported no digest", zap.String("image", f.Image.Ref()))
+		}
+		return
+	}
+	for _, text := range rendered {
+		if strings.Contains(text, f.Image.Digest) {
+			return
+		}
+	}
+	log.Warn("image not pinned: no rendered manifest contains the build's digest; place ${image.digest}, ${image.pinnedTag} or ${image.ref} with repositories[].values",
+		zap.String("digest", f.Image.Digest))
 }
 
 // PreviewURL is the URL a preview host is served at ("" without a host).
@@ -194,25 +306,60 @@ func (r *Runner) recoverPending(cfg *action.Configuration, last *release.Release
 	return nil
 }
 
-// deployFailed explains a failed install or upgrade: it prints diagnostics of the release's
-// workloads (the resources stay for inspection unless the release was rolled back).
-func (r *Runner) deployFailed(ctx context.Context, cfg *action.Configuration, o DeployOptions, rel *release.Release, err error) error {
+// deployFailed explains a failed install or upgrade: an object the API server refused is
+// reported at the template that rendered it; otherwise the workloads are diagnosed. The
+// resources stay for inspection unless RollbackOnFailure.
+func (r *Runner) deployFailed(ctx context.Context, cfg *action.Configuration, o DeployOptions, in *localInput, rel *release.Release, installing bool, err error) error {
 	if IsUserError(err) {
 		return err
 	}
-	revision := 0
-	var objs []objectRef
 	if rel == nil {
 		rel, _ = cfg.Releases.Last(o.Release)
 	}
+	var objs []objectRef
+	revision := 0
 	if rel != nil {
 		revision = rel.Version
 		objs, _ = manifestObjects(rel.Manifest)
 	}
 	r.Log.Error("deploy failed", zap.String("release", o.Release), zap.Int("revision", revision), zap.Error(err))
-	r.diagnose(ctx, workloadsOf(objs), o.Diagnose, false)
-	if o.RollbackOnFailure {
-		return fmt.Errorf("deploy release %q: %w (rolled back: --rollback-on-failure)", o.Release, err)
+	var se *apierrors.StatusError
+	if errors.As(err, &se) {
+		err = fmt.Errorf("%w: %w", refusal(se, objs, in.src), err)
 	}
-	return fmt.Errorf("deploy release %q revision %d: %w (resources kept for diagnosis)", o.Release, revision, err)
+	r.diagnose(ctx, workloadsOf(objs), o.Diagnose, false)
+	if rel != nil {
+		return r.rollback(cfg, r.Log, o, rel, installing, err)
+	}
+	return fmt.Errorf("deploy release %q: %w", o.Release, err)
+}
+
+// refusal is an object the API server refused (admission: quota, Pod Security, validation),
+// placed at the template that rendered it.
+func refusal(se *apierrors.StatusError, objs []objectRef, src chartSources) *ChartError {
+	d := se.ErrStatus.Details
+	ce := &ChartError{Kind: preview.DiagnosticManifest, Msg: "the API server refused it: " + se.ErrStatus.Message}
+	if d == nil {
+		return ce
+	}
+	for _, obj := range objs {
+		if obj.Name != d.Name || !sameKind(obj.Kind, d.Kind) || obj.Source == "" {
+			continue
+		}
+		file, _, inner := src.file(obj.Source, 0)
+		ce.File = file
+		ce.Msg = fmt.Sprintf("%s was refused by the API server: %s", obj, se.ErrStatus.Message)
+		if inner != "" {
+			ce.Msg = "in " + inner + ": " + ce.Msg
+		}
+		break
+	}
+	return ce
+}
+
+// sameKind compares a Kind with what a Status names: the Kind (Invalid) or the resource
+// (Forbidden, "services").
+func sameKind(kind, status string) bool {
+	k, s := strings.ToLower(kind), strings.ToLower(status)
+	return k == s || k+"s" == s || k+"es" == s || strings.TrimSuffix(k, "y")+"ies" == s
 }

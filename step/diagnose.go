@@ -33,7 +33,15 @@ var DefaultDiagnoseOptions = DiagnoseOptions{LogLines: 30, Events: 20, Timeout: 
 //
 // With allLogs, the logs of ready containers are printed too (up to three pods): when the pods
 // are ready but the health endpoint fails, the application's log is where the answer is.
-func (r *Runner) diagnose(ctx context.Context, workloads []objectRef, o DiagnoseOptions, allLogs bool) {
+// diagReport is what a diagnosis found that a diagnostic can carry.
+type diagReport struct {
+	log string // the last lines of the first container log printed, headed by pod and container
+}
+
+// maxReportLogLines bounds the log lines a diagnostic carries (the step log has more).
+const maxReportLogLines = 8
+
+func (r *Runner) diagnose(ctx context.Context, workloads []objectRef, o DiagnoseOptions, allLogs bool) diagReport {
 	if o.Timeout <= 0 {
 		o = DefaultDiagnoseOptions
 	}
@@ -58,10 +66,11 @@ func (r *Runner) diagnose(ctx context.Context, workloads []objectRef, o Diagnose
 			selectors = append(selectors, sel)
 		}
 	}
-	r.diagnosePods(ctx, w, selectors, o, allLogs)
+	rep := r.diagnosePods(ctx, w, selectors, o, allLogs)
 	r.diagnoseIngresses(ctx, w)
 	r.diagnoseEvents(ctx, w, o.Events)
 	fmt.Fprintf(w, "==== end of diagnostics ====\n\n")
+	return rep
 }
 
 func (r *Runner) describeWorkload(ctx context.Context, wl objectRef) (string, labels.Selector, error) {
@@ -110,11 +119,12 @@ func conditionSummary(conds []string) string {
 	return " (" + strings.Join(conds, "; ") + ")"
 }
 
-func (r *Runner) diagnosePods(ctx context.Context, w io.Writer, selectors []labels.Selector, o DiagnoseOptions, allLogs bool) {
+func (r *Runner) diagnosePods(ctx context.Context, w io.Writer, selectors []labels.Selector, o DiagnoseOptions, allLogs bool) diagReport {
+	var rep diagReport
 	list, err := r.Kube.Kube.CoreV1().Pods(r.Kube.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		fmt.Fprintf(w, "\npods: cannot list: %v\n", err)
-		return
+		return rep
 	}
 	var pods []corev1.Pod
 	for _, p := range list.Items {
@@ -144,9 +154,17 @@ func (r *Runner) diagnosePods(ctx context.Context, w io.Writer, selectors []labe
 			containers = p.Status.ContainerStatuses
 		}
 		for _, cs := range containers {
-			r.printLogs(ctx, w, p, cs, o.LogLines)
+			text := r.printLogs(ctx, w, p, cs, o.LogLines)
+			if rep.log == "" && text != "" {
+				lines := strings.Split(text, "\n")
+				if len(lines) > maxReportLogLines {
+					lines = lines[len(lines)-maxReportLogLines:]
+				}
+				rep.log = fmt.Sprintf("last log lines of pod %s, container %s:\n%s", p.Name, cs.Name, strings.Join(lines, "\n"))
+			}
 		}
 	}
+	return rep
 }
 
 // matchesAny: with no selectors (no workloads known), every pod of the namespace matches.
@@ -251,15 +269,16 @@ func failingContainers(p *corev1.Pod) []corev1.ContainerStatus {
 	return out
 }
 
-func (r *Runner) printLogs(ctx context.Context, w io.Writer, p *corev1.Pod, cs corev1.ContainerStatus, lines int) {
+// printLogs prints the last lines of a container's log and returns them.
+func (r *Runner) printLogs(ctx context.Context, w io.Writer, p *corev1.Pod, cs corev1.ContainerStatus, lines int) string {
 	if lines <= 0 {
-		return
+		return ""
 	}
 	// A container that crashed and restarted: its previous run's log says why.
 	previous := cs.LastTerminationState.Terminated != nil && cs.State.Running == nil
 	if cs.State.Waiting != nil && !previous {
 		fmt.Fprintf(w, "    no log of %s: it has not started (%s)\n", cs.Name, cs.State.Waiting.Reason)
-		return
+		return ""
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -279,17 +298,18 @@ func (r *Runner) printLogs(ctx context.Context, w io.Writer, p *corev1.Pod, cs c
 	if err != nil {
 		r.Log.Debug("cannot read container log", zap.String("pod", p.Name), zap.String("container", cs.Name), zap.Error(err))
 		fmt.Fprintf(w, "    logs of %s%s: unavailable: %v\n", cs.Name, which, err)
-		return
+		return ""
 	}
 	text := strings.TrimRight(string(raw), "\n")
 	if text == "" {
 		fmt.Fprintf(w, "    logs of %s%s: empty\n", cs.Name, which)
-		return
+		return ""
 	}
 	fmt.Fprintf(w, "    log of %s%s (last %d lines at most):\n", cs.Name, which, lines)
 	for _, l := range strings.Split(text, "\n") {
 		fmt.Fprintf(w, "      | %s\n", l)
 	}
+	return text
 }
 
 func (r *Runner) podLogs(ctx context.Context, namespace, pod string, o *corev1.PodLogOptions) ([]byte, error) {

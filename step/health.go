@@ -3,6 +3,8 @@ package step
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +17,8 @@ import (
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
 // Backoff between health check attempts: Initial, doubling up to Max.
@@ -27,35 +30,54 @@ type Backoff struct {
 // DefaultBackoff is used when HealthOptions.Backoff is zero.
 var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 10 * time.Second}
 
-// HealthCheck waits until every Deployment and StatefulSet of the release is available, then
-// GETs the URL plus the health path until it answers 2xx, with backoff, all within o.Timeout.
-// On failure it prints diagnostics and returns an error saying which stage failed.
-func (r *Runner) HealthCheck(ctx context.Context, o HealthOptions) error {
+// HealthCheck waits until the release's objects are ready, verifies that an Ingress or
+// HTTPRoute routes the URL's host to a Service port, then GETs the URL plus the health path
+// until it answers 2xx, with backoff, all within o.Timeout. On failure it prints diagnostics,
+// writes the diagnostics result (the health check's one with the application's last log lines)
+// and returns an error saying which stage failed.
+func (r *Runner) HealthCheck(ctx context.Context, o HealthOptions) (err error) {
+	defer func() {
+		err = r.writeResults(o.ResultsDir, nil, err)
+	}()
 	start := r.Clock.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	log := r.Log.With(zap.String("release", o.Release), zap.String("namespace", r.Kube.Namespace))
 
-	workloads, err := r.releaseWorkloads(o.Release)
+	target, err := healthURL(o.URL, o.Path)
+	if err != nil {
+		return &InputError{Msg: err.Error()}
+	}
+	objs, err := r.releaseObjects(o.Release)
 	if errors.Is(err, ErrReleaseNotFound) {
 		return fmt.Errorf("%w in namespace %s (did the deploy step run?)", err, r.Kube.Namespace)
 	}
 	if err != nil {
 		return err
 	}
-	log.Info("waiting for workloads", zap.Int("count", len(workloads)))
-	if err := r.waitAvailable(ctx, log, workloads, o.PollInterval); err != nil {
+	workloads := workloadsOf(objs)
+	log.Info("waiting for the release", zap.Int("objects", len(objs)))
+	if err := r.waitReady(ctx, log, objs, nil, waitOptions{Interval: o.PollInterval}); err != nil {
 		r.diagnose(ctx, workloads, o.Diagnose, false)
 		return fmt.Errorf("release %q not available after %s: %w", o.Release, r.Clock.Since(start).Round(time.Second), err)
 	}
-	target, err := healthURL(o.URL, o.Path)
-	if err != nil {
-		return &InputError{Msg: err.Error()}
+	if o.CheckRouting {
+		rc, err := r.checkRouting(ctx, target.Hostname(), o.IngressClass,
+			"The health check would get the ingress controller's 404: check repositories[].values in the Catalyst configuration.")
+		if err != nil {
+			r.diagnose(ctx, workloads, o.Diagnose, false)
+			return err
+		}
+		log.Info("preview host is routed", zap.String("host", target.Hostname()), zap.String("route", rc.Route))
 	}
 	log.Info("checking health endpoint", zap.String("url", target.String()), zap.String("connectTo", o.ConnectTo))
 	if err := r.probe(ctx, log, target, o); err != nil {
-		r.diagnose(ctx, workloads, o.Diagnose, true)
-		return fmt.Errorf("health check of %s failed after %s: %w", target, r.Clock.Since(start).Round(time.Second), err)
+		rep := r.diagnose(ctx, workloads, o.Diagnose, true)
+		msg := fmt.Sprintf("health check of %s failed after %s: %v", target, r.Clock.Since(start).Round(time.Second), err)
+		if rep.log != "" {
+			msg += "\n" + rep.log
+		}
+		return &FailureError{Kind: preview.DiagnosticHealth, Msg: msg, Err: err}
 	}
 	log.Info("preview is healthy", zap.String("url", target.String()), zap.Duration("elapsed", r.Clock.Since(start)))
 	fmt.Fprintf(r.Out, "preview is healthy: %s\n", target)
@@ -75,62 +97,6 @@ func healthURL(base, p string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + strings.TrimPrefix(ref.Path, "/")
 	u.RawQuery = ref.RawQuery
 	return u, nil
-}
-
-// waitAvailable polls the workloads until all are available, a rollout fails for good, or ctx
-// ends.
-func (r *Runner) waitAvailable(ctx context.Context, log *zap.Logger, workloads []objectRef, interval time.Duration) error {
-	if interval <= 0 {
-		interval = time.Second
-	}
-	last := map[string]string{}
-	for {
-		pending := ""
-		for _, wl := range workloads {
-			ready, msg, err := r.workloadStatus(ctx, wl)
-			if err != nil {
-				return err
-			}
-			if last[wl.String()] != msg {
-				log.Info("workload status", zap.String("workload", wl.String()), zap.Bool("available", ready), zap.String("status", msg))
-				last[wl.String()] = msg
-			}
-			if !ready && pending == "" {
-				pending = wl.String() + ": " + msg
-			}
-		}
-		if pending == "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", pending, ctx.Err())
-		case <-r.Clock.After(interval):
-		}
-	}
-}
-
-// errRolloutFailed marks a rollout that will not become available without a change.
-var errRolloutFailed = errors.New("rollout failed")
-
-func (r *Runner) workloadStatus(ctx context.Context, wl objectRef) (bool, string, error) {
-	apps := r.Kube.Kube.AppsV1()
-	switch wl.Kind {
-	case "Deployment":
-		d, err := apps.Deployments(r.Kube.Namespace).Get(ctx, wl.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, "", fmt.Errorf("read %s: %w", wl, err)
-		}
-		return deploymentStatus(d)
-	case "StatefulSet":
-		s, err := apps.StatefulSets(r.Kube.Namespace).Get(ctx, wl.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, "", fmt.Errorf("read %s: %w", wl, err)
-		}
-		ready, msg := statefulSetStatus(s)
-		return ready, msg, nil
-	}
-	return true, "not checked", nil
 }
 
 // deploymentStatus says whether a Deployment's current spec is fully rolled out and available
@@ -254,8 +220,12 @@ func httpClient(o HealthOptions, target *url.URL) *http.Client {
 			return dialer.DialContext(ctx, network, addr)
 		}
 	}
-	if o.InsecureSkipTLSVerify {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // opt-in for previews with self-signed certificates
+	switch {
+	case o.InsecureSkipTLSVerify:
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicit opt-in for previews with self-signed certificates
+	case o.CABundle != "":
+		pool, _ := certPool(o.CABundle) // validated with the options
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	timeout := o.RequestTimeout
 	if timeout <= 0 {
@@ -272,4 +242,34 @@ func canonicalHostPort(u *url.URL) string {
 		return net.JoinHostPort(u.Hostname(), "443")
 	}
 	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// certPool is the system roots plus the PEM certificates of bundle (at least one).
+func certPool(bundle string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	n := 0
+	rest := []byte(bundle)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %q, want CERTIFICATE", block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return pool, nil
 }

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/catalyst-preview/catalyst/step/overlay"
 )
 
 // DefaultRelease is the release name the pipelines use unless told otherwise.
@@ -22,17 +23,26 @@ type DeployOptions struct {
 	SourceDir   string   // the fetched repository; Chart and ValuesFiles are relative to it
 	Chart       string   // chart directory or .tgz
 	ValuesFiles []string // applied in order; empty entries are ignored
-	Image       string   // registry/repo:tag built for the pull request
-	ImageDigest string   // sha256:... reported by the build, set at Keys.ImageDigest
-	Host        string   // preview host, set at Keys.Host
-	URLScheme   string   // scheme of the url result: https or http
-	// IngressClass is set at Keys.IngressClass when not empty.
-	IngressClass      string
-	Requests          map[string]string // set under Keys.Resources.requests
-	Limits            map[string]string // set under Keys.Resources.limits
+	// Overlay is the repository's values overlay (YAML or JSON, `repositories[].values`),
+	// rendered with the preview's facts and merged after the values files. Empty: the default
+	// overlay, applied where the chart's schema accepts it.
+	Overlay     string
+	Image       string // registry/repo:tag built for the pull request
+	ImageDigest string // sha256:... reported by the build
+	Host        string // preview host
+	URLScheme   string // scheme of the url result: https or http
+	// IngressClass is the configured ingress class (the ${preview.ingressClass} fact); routes
+	// of another class do not count as routing the preview host.
+	IngressClass string
+	PRNumber     string // the ${pr.number} fact
+	Revision     string // the ${commit.sha} fact
+	// DependencyBuild fetches dependencies Chart.yaml declares but charts/ lacks.
+	DependencyBuild bool
+	// HelmCache is where fetched dependencies go (a writable directory: the step's root file
+	// system is read-only); empty: a temporary directory.
+	HelmCache         string
 	Set               []string
 	SetString         []string
-	Keys              ValueKeys
 	Timeout           time.Duration
 	Wait              bool
 	RollbackOnFailure bool
@@ -40,18 +50,23 @@ type DeployOptions struct {
 	Description       string
 	ResultsDir        string
 	Diagnose          DiagnoseOptions
+
+	// Not flags: how long a rollout may stay blocked (a ReplicaSet that cannot create pods)
+	// before the deploy fails without waiting for the timeout, and the pace of polling.
+	BlockedGrace time.Duration
+	PollInterval time.Duration
 }
 
 // NewDeployOptions returns the flag defaults.
 func NewDeployOptions() *DeployOptions {
 	return &DeployOptions{
-		Release:    DefaultRelease,
-		URLScheme:  "https",
-		Keys:       DefaultValueKeys,
-		Timeout:    5 * time.Minute,
-		Wait:       true,
-		MaxHistory: 10,
-		Diagnose:   DefaultDiagnoseOptions,
+		Release:      DefaultRelease,
+		URLScheme:    "https",
+		Timeout:      5 * time.Minute,
+		Wait:         true,
+		MaxHistory:   10,
+		Diagnose:     DefaultDiagnoseOptions,
+		BlockedGrace: 30 * time.Second,
 	}
 }
 
@@ -61,29 +76,31 @@ func (o *DeployOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SourceDir, "source-dir", o.SourceDir, "Directory of the fetched repository; --chart and --values are relative to it and may not leave it. Empty: paths are used as given.")
 	fs.StringVar(&o.Chart, "chart", o.Chart, "Chart directory (or .tgz) to deploy.")
 	fs.StringArrayVar(&o.ValuesFiles, "values", o.ValuesFiles, "Values file, repeatable; later files win. Empty values are ignored.")
-	fs.StringVar(&o.Image, "image", o.Image, "Image built for the pull request (registry/repo:tag); sets the image repository and tag keys.")
-	fs.StringVar(&o.ImageDigest, "image-digest", o.ImageDigest, "Digest of --image (sha256:...) reported by the build; sets --image-digest-key.")
-	fs.StringVar(&o.Host, "host", o.Host, "Preview host; sets --host-key and the url result.")
+	fs.StringVar(&o.Overlay, "values-overlay", o.Overlay, "Values overlay (YAML or JSON) with ${...} placeholders, merged after the values files; empty applies the default overlay (image.repository/tag/digest, ingress.host/className) where the chart's schema accepts it.")
+	fs.StringVar(&o.Image, "image", o.Image, "Image built for the pull request (registry/repo:tag): the ${image.*} facts.")
+	fs.StringVar(&o.ImageDigest, "image-digest", o.ImageDigest, "Digest of --image (sha256:...) reported by the build: ${image.digest}; pins the image.")
+	fs.StringVar(&o.Host, "host", o.Host, "Preview host: ${preview.host}, the url result and the host whose routing is verified.")
 	fs.StringVar(&o.URLScheme, "url-scheme", o.URLScheme, "Scheme of the url result: https or http.")
-	fs.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Ingress class; sets --ingress-class-key when not empty.")
-	fs.StringToStringVar(&o.Requests, "requests", o.Requests, "Resource requests for the app, e.g. cpu=100m,memory=128Mi; set under --resources-key.")
-	fs.StringToStringVar(&o.Limits, "limits", o.Limits, "Resource limits for the app, e.g. cpu=500m,memory=256Mi; set under --resources-key.")
+	fs.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Configured ingress class: ${preview.ingressClass}; Ingresses of another class do not count as routing the host.")
+	fs.StringVar(&o.PRNumber, "pr-number", o.PRNumber, "Pull request number: ${pr.number}.")
+	fs.StringVar(&o.Revision, "revision", o.Revision, "Commit deployed: ${commit.sha}.")
+	fs.BoolVar(&o.DependencyBuild, "dependency-build", o.DependencyBuild, "Fetch dependencies Chart.yaml declares but charts/ lacks from their repositories (file://, https, oci://).")
+	fs.StringVar(&o.HelmCache, "cache-dir", o.HelmCache, "Writable directory for fetched dependencies; empty: a temporary directory.")
 	fs.StringArrayVar(&o.Set, "set", o.Set, "Helm --set value (key=value), repeatable; applied last.")
 	fs.StringArrayVar(&o.SetString, "set-string", o.SetString, "Helm --set-string value, repeatable; applied last.")
-	fs.StringVar(&o.Keys.ImageRepository, "image-repository-key", o.Keys.ImageRepository, "Values key of the image repository (empty: not set).")
-	fs.StringVar(&o.Keys.ImageTag, "image-tag-key", o.Keys.ImageTag, "Values key of the image tag (empty: not set).")
-	fs.StringVar(&o.Keys.ImageDigest, "image-digest-key", o.Keys.ImageDigest, "Values key of the image digest (empty: not set).")
-	fs.StringVar(&o.Keys.Host, "host-key", o.Keys.Host, "Values key of the ingress host (empty: not set).")
-	fs.StringVar(&o.Keys.IngressClass, "ingress-class-key", o.Keys.IngressClass, "Values key of the ingress class (empty: not set).")
-	fs.StringVar(&o.Keys.Resources, "resources-key", o.Keys.Resources, "Values key of the container resources (empty: not set).")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the rollout.")
-	fs.BoolVar(&o.Wait, "wait", o.Wait, "Wait until the release's workloads are ready.")
+	fs.BoolVar(&o.Wait, "wait", o.Wait, "Wait until the release's workloads, Jobs, load balancers and volume claims are ready, then verify the routing of --host.")
 	fs.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", o.RollbackOnFailure, "Roll back (or uninstall a first install) when the rollout fails; by default the failed resources are kept for diagnosis.")
 	fs.IntVar(&o.MaxHistory, "max-history", o.MaxHistory, "Release revisions to keep (0: unlimited).")
 	fs.StringVar(&o.Description, "description", o.Description, "Release description, e.g. the commit deployed.")
-	fs.StringVar(&o.ResultsDir, "results-dir", o.ResultsDir, "Directory to write Tekton results to (url, release-revision); empty: none.")
+	fs.StringVar(&o.ResultsDir, "results-dir", o.ResultsDir, "Directory to write Tekton results to (url, release-revision, diagnostics); empty: none.")
 	o.Diagnose.addFlags(fs)
 }
+
+var (
+	prNumberRE = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
+	revisionRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+)
 
 // Validate checks the options without touching files or the cluster.
 func (o *DeployOptions) Validate() error {
@@ -93,11 +110,11 @@ func (o *DeployOptions) Validate() error {
 		errs = append(errs, errors.New("--chart is required"))
 	}
 	if o.Image != "" {
-		if _, err := ParseImage(o.Image); err != nil {
+		if _, err := overlay.ParseImage(o.Image); err != nil {
 			errs = append(errs, fmt.Errorf("--image: %w", err))
 		}
 	}
-	if o.ImageDigest != "" && !digestRE.MatchString(o.ImageDigest) {
+	if o.ImageDigest != "" && !overlay.IsDigest(o.ImageDigest) {
 		errs = append(errs, fmt.Errorf("--image-digest %q is not sha256:<64 hex>", o.ImageDigest))
 	}
 	if o.Host != "" {
@@ -108,7 +125,15 @@ func (o *DeployOptions) Validate() error {
 	if o.URLScheme != "http" && o.URLScheme != "https" {
 		errs = append(errs, fmt.Errorf("--url-scheme %q: must be https or http", o.URLScheme))
 	}
-	errs = append(errs, validateResources("--requests", o.Requests), validateResources("--limits", o.Limits))
+	if o.PRNumber != "" && !prNumberRE.MatchString(o.PRNumber) {
+		errs = append(errs, fmt.Errorf("--pr-number %q: want a positive number", o.PRNumber))
+	}
+	if o.Revision != "" && !revisionRE.MatchString(o.Revision) {
+		errs = append(errs, fmt.Errorf("--revision %q: want a hex commit SHA", o.Revision))
+	}
+	if _, err := parseOverlay(o.Overlay); err != nil {
+		errs = append(errs, fmt.Errorf("--values-overlay: %w", err))
+	}
 	if o.Timeout <= 0 {
 		errs = append(errs, errors.New("--timeout must be positive"))
 	}
@@ -128,25 +153,6 @@ func validateRelease(name string) error {
 		return fmt.Errorf("--release %q: must be a DNS-1123 label of at most 53 characters", name)
 	}
 	return nil
-}
-
-func validateResources(flag string, m map[string]string) error {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var errs []error
-	for _, k := range names {
-		if k != "cpu" && k != "memory" && k != "ephemeral-storage" {
-			errs = append(errs, fmt.Errorf("%s: unknown resource %q (cpu, memory, ephemeral-storage)", flag, k))
-			continue
-		}
-		if _, err := resource.ParseQuantity(m[k]); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s=%q: %v", flag, k, m[k], err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (o *DiagnoseOptions) addFlags(fs *pflag.FlagSet) {
@@ -169,8 +175,15 @@ type HealthOptions struct {
 	ConnectTo             string // host:port to dial instead of the URL's host
 	Timeout               time.Duration
 	RequestTimeout        time.Duration
+	CABundle              string // PEM certificates trusted in addition to the system roots
 	InsecureSkipTLSVerify bool
-	Diagnose              DiagnoseOptions
+	// IngressClass: routes of another class do not count (see DeployOptions.IngressClass).
+	IngressClass string
+	// CheckRouting verifies, before any request, that an Ingress or HTTPRoute routes the URL's
+	// host to an existing Service port.
+	CheckRouting bool
+	ResultsDir   string
+	Diagnose     DiagnoseOptions
 
 	// Not flags: test seams for the pace of polling.
 	PollInterval time.Duration
@@ -179,7 +192,8 @@ type HealthOptions struct {
 
 // NewHealthOptions returns the flag defaults.
 func NewHealthOptions() *HealthOptions {
-	return &HealthOptions{Release: DefaultRelease, Path: "/healthz", Timeout: 5 * time.Minute, RequestTimeout: 10 * time.Second, Diagnose: DefaultDiagnoseOptions}
+	return &HealthOptions{Release: DefaultRelease, Path: "/healthz", Timeout: 5 * time.Minute, RequestTimeout: 10 * time.Second,
+		CheckRouting: true, Diagnose: DefaultDiagnoseOptions}
 }
 
 // AddFlags binds the options to fs.
@@ -190,7 +204,11 @@ func (o *HealthOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "host:port to connect to instead of the URL's host, keeping its Host header and TLS name (e.g. the ingress controller's Service).")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Overall time for the workloads to become available and the endpoint to answer 2xx.")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "Time limit of one HTTP attempt.")
-	fs.BoolVar(&o.InsecureSkipTLSVerify, "insecure-skip-tls-verify", o.InsecureSkipTLSVerify, "Accept any TLS certificate (previews with self-signed certificates).")
+	fs.StringVar(&o.CABundle, "ca-bundle", o.CABundle, "PEM certificates (the text) of the authorities that sign the preview's https certificate, trusted in addition to the system roots.")
+	fs.BoolVar(&o.InsecureSkipTLSVerify, "insecure-skip-tls-verify", o.InsecureSkipTLSVerify, "Accept any TLS certificate (explicit opt-in for self-signed previews; prefer --ca-bundle).")
+	fs.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Configured ingress class; Ingresses of another class do not count as routing the host.")
+	fs.BoolVar(&o.CheckRouting, "check-routing", o.CheckRouting, "Verify that an Ingress or HTTPRoute routes the URL's host to a Service port before the first request.")
+	fs.StringVar(&o.ResultsDir, "results-dir", o.ResultsDir, "Directory to write the diagnostics Tekton result to; empty: none.")
 	o.Diagnose.addFlags(fs)
 }
 
@@ -213,6 +231,14 @@ func (o *HealthOptions) Validate() error {
 	}
 	if o.Timeout <= 0 || o.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("--timeout and --request-timeout must be positive"))
+	}
+	if o.CABundle != "" {
+		if _, err := certPool(o.CABundle); err != nil {
+			errs = append(errs, fmt.Errorf("--ca-bundle: %w", err))
+		}
+		if o.InsecureSkipTLSVerify {
+			errs = append(errs, errors.New("--ca-bundle and --insecure-skip-tls-verify exclude each other"))
+		}
 	}
 	errs = append(errs, o.Diagnose.validate())
 	return errors.Join(errs...)

@@ -1,6 +1,9 @@
 package step
 
 import (
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +13,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 )
 
-func parse(t *testing.T, sub string, args ...string) (*Subcommand, error) {
+func parseArgs(t *testing.T, sub string, args ...string) (*Subcommand, error) {
 	t.Helper()
 	s, err := NewSubcommand(sub)
 	assert.NilError(t, err)
@@ -41,15 +44,18 @@ func TestSubcommandFlags(t *testing.T) {
 				assert.Check(t, is.Equal(s.Deploy.Timeout, 10*time.Minute))
 				assert.Check(t, s.Deploy.Wait)
 				assert.Check(t, !s.Deploy.RollbackOnFailure)
-				assert.Check(t, is.DeepEqual(s.Deploy.Keys, DefaultValueKeys))
+				assert.Check(t, is.Equal(s.Deploy.Overlay, ""))
+				assert.Check(t, !s.Deploy.DependencyBuild)
 			},
 		},
-		"deploy resources and keys": {
-			sub:  "deploy",
-			args: []string{"-n", "ns", "--chart=c", "--requests=cpu=100m,memory=64Mi", "--limits=cpu=1", "--image-tag-key=", "--rollback-on-failure"},
+		"deploy with an overlay and facts": {
+			sub: "deploy",
+			args: []string{"-n", "ns", "--chart=c", `--values-overlay={"ingress":{"hosts":[{"host":"${preview.host}"}]}}`, "--pr-number=12",
+				"--revision=" + strings.Repeat("ab", 20), "--dependency-build=true", "--rollback-on-failure"},
 			check: func(t *testing.T, s *Subcommand) {
-				assert.Check(t, is.DeepEqual(s.Deploy.Requests, map[string]string{"cpu": "100m", "memory": "64Mi"}))
-				assert.Check(t, is.Equal(s.Deploy.Keys.ImageTag, ""))
+				assert.Check(t, is.Equal(s.Deploy.Overlay, `{"ingress":{"hosts":[{"host":"${preview.host}"}]}}`))
+				assert.Check(t, is.Equal(s.Deploy.PRNumber, "12"))
+				assert.Check(t, s.Deploy.DependencyBuild)
 				assert.Check(t, s.Deploy.RollbackOnFailure)
 			},
 		},
@@ -58,7 +64,10 @@ func TestSubcommandFlags(t *testing.T) {
 		"deploy bad digest":                    {sub: "deploy", args: []string{"-n=a", "--chart=c", "--image-digest=md5:1"}, wantErr: "--image-digest"},
 		"deploy bad host":                      {sub: "deploy", args: []string{"-n=a", "--chart=c", "--host=Not_A_Host"}, wantErr: "--host"},
 		"deploy bad scheme":                    {sub: "deploy", args: []string{"-n=a", "--chart=c", "--url-scheme=ftp"}, wantErr: "--url-scheme"},
-		"deploy bad resource":                  {sub: "deploy", args: []string{"-n=a", "--chart=c", "--limits=gpu=1,cpu=lots"}, wantErr: `unknown resource "gpu"`},
+		"deploy unknown placeholder":           {sub: "deploy", args: []string{"-n=a", "--chart=c", "--values-overlay=a: ${preview.hots}"}, wantErr: "--values-overlay: a: unknown placeholder ${preview.hots}"},
+		"deploy overlay not a mapping":         {sub: "deploy", args: []string{"-n=a", "--chart=c", "--values-overlay=[1, 2]"}, wantErr: "--values-overlay: not a YAML mapping"},
+		"deploy bad pr number":                 {sub: "deploy", args: []string{"-n=a", "--chart=c", "--pr-number=7; rm"}, wantErr: "--pr-number"},
+		"deploy bad revision":                  {sub: "deploy", args: []string{"-n=a", "--chart=c", "--revision=main"}, wantErr: "--revision"},
 		"deploy bad release":                   {sub: "deploy", args: []string{"-n=a", "--chart=c", "--release=Preview_1"}, wantErr: "--release"},
 		"deploy long release":                  {sub: "deploy", args: []string{"-n=a", "--chart=c", "--release=" + strings.Repeat("a", 54)}, wantErr: "at most 53"},
 		"deploy zero timeout":                  {sub: "deploy", args: []string{"-n=a", "--chart=c", "--timeout=0s"}, wantErr: "--timeout"},
@@ -79,10 +88,21 @@ func TestSubcommandFlags(t *testing.T) {
 				assert.Check(t, is.Equal(s.Health.ConnectTo, "ingress-nginx.ingress.svc:80"))
 			},
 		},
-		"healthcheck needs a url":    {sub: "healthcheck", args: []string{"-n=a"}, wantErr: "--url is required"},
-		"healthcheck url scheme":     {sub: "healthcheck", args: []string{"-n=a", "--url=ftp://h"}, wantErr: "not an http(s) URL"},
-		"healthcheck relative path":  {sub: "healthcheck", args: []string{"-n=a", "--url=http://h", "--path=healthz"}, wantErr: "must start with /"},
-		"healthcheck bad connect-to": {sub: "healthcheck", args: []string{"-n=a", "--url=http://h", "--connect-to=nohost"}, wantErr: "want host:port"},
+		"healthcheck as the task runs it with a CA bundle": {
+			sub:  "healthcheck",
+			args: []string{"-n=a", "--url=https://h", "--ca-bundle=" + testCA(t), "--insecure-skip-tls-verify=false", "--ingress-class=nginx", "--results-dir=/tekton/results"},
+			check: func(t *testing.T, s *Subcommand) {
+				assert.Check(t, strings.HasPrefix(s.Health.CABundle, "-----BEGIN CERTIFICATE-----"))
+				assert.Check(t, s.Health.CheckRouting)
+				assert.Check(t, is.Equal(s.Health.IngressClass, "nginx"))
+			},
+		},
+		"healthcheck CA bundle is not PEM":   {sub: "healthcheck", args: []string{"-n=a", "--url=https://h", "--ca-bundle=hello"}, wantErr: "--ca-bundle: no PEM certificate found"},
+		"healthcheck CA bundle and insecure": {sub: "healthcheck", args: []string{"-n=a", "--url=https://h", "--ca-bundle=" + testCA(t), "--insecure-skip-tls-verify"}, wantErr: "exclude each other"},
+		"healthcheck needs a url":            {sub: "healthcheck", args: []string{"-n=a"}, wantErr: "--url is required"},
+		"healthcheck url scheme":             {sub: "healthcheck", args: []string{"-n=a", "--url=ftp://h"}, wantErr: "not an http(s) URL"},
+		"healthcheck relative path":          {sub: "healthcheck", args: []string{"-n=a", "--url=http://h", "--path=healthz"}, wantErr: "must start with /"},
+		"healthcheck bad connect-to":         {sub: "healthcheck", args: []string{"-n=a", "--url=http://h", "--connect-to=nohost"}, wantErr: "want host:port"},
 		"cleanup defaults": {
 			sub: "cleanup", args: []string{"-n=pr-web-1"},
 			check: func(t *testing.T, s *Subcommand) {
@@ -95,7 +115,7 @@ func TestSubcommandFlags(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			s, err := parse(t, tc.sub, tc.args...)
+			s, err := parseArgs(t, tc.sub, tc.args...)
 			if tc.wantErr != "" {
 				assert.ErrorContains(t, err, tc.wantErr)
 				return
@@ -104,6 +124,14 @@ func TestSubcommandFlags(t *testing.T) {
 			tc.check(t, s)
 		})
 	}
+}
+
+// testCA is the PEM certificate of a throwaway TLS server.
+func testCA(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 }
 
 func TestUnknownSubcommand(t *testing.T) {

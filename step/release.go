@@ -3,6 +3,7 @@ package step
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -18,6 +19,7 @@ type objectRef struct {
 	Kind       string
 	Name       string
 	Namespace  string // empty: the release namespace
+	Source     string // the template that rendered it ("app/templates/web.yaml"), from Helm's "# Source:" line
 }
 
 func (o objectRef) String() string { return o.Kind + "/" + o.Name }
@@ -46,10 +48,16 @@ func manifestObjects(manifest string) ([]objectRef, error) {
 		if head.Kind == "" {
 			continue
 		}
-		out = append(out, objectRef{APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name, Namespace: head.Metadata.Namespace})
+		source := ""
+		if m := sourceRE.FindStringSubmatch(docs[k]); m != nil {
+			source = m[1]
+		}
+		out = append(out, objectRef{APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name, Namespace: head.Metadata.Namespace, Source: source})
 	}
 	return out, nil
 }
+
+var sourceRE = regexp.MustCompile(`(?m)^# Source: (\S+)`)
 
 // ErrReleaseNotFound is returned when the namespace has no release of the given name.
 var ErrReleaseNotFound = errors.New("release not found")
@@ -66,8 +74,8 @@ func currentRelease(cfg *action.Configuration, name string) (*release.Release, e
 	return rel, nil
 }
 
-// releaseWorkloads reads the release and returns its Deployments and StatefulSets.
-func (r *Runner) releaseWorkloads(name string) ([]objectRef, error) {
+// releaseObjects reads the release and returns the objects of its manifest.
+func (r *Runner) releaseObjects(name string) ([]objectRef, error) {
 	cfg, err := r.Kube.helm(r.Log)
 	if err != nil {
 		return nil, err
@@ -76,11 +84,7 @@ func (r *Runner) releaseWorkloads(name string) ([]objectRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := manifestObjects(rel.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	return workloadsOf(objs), nil
+	return manifestObjects(rel.Manifest)
 }
 
 // workloadsOf keeps the objects whose availability the health check waits for.

@@ -1,10 +1,13 @@
 package step
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
 // Tekton result names written by the steps. The Tasks in tasks/ declare the same names; a
@@ -14,8 +17,11 @@ const (
 	ResultReleaseRevision = "release-revision"
 )
 
+// ResultDiagnostics is the diagnostics result (preview.ResultDiagnostics).
+const ResultDiagnostics = preview.ResultDiagnostics
+
 // DeployResults are the results the deploy subcommand writes.
-var DeployResults = []string{ResultURL, ResultReleaseRevision}
+var DeployResults = []string{ResultURL, ResultReleaseRevision, ResultDiagnostics}
 
 // DefaultResultsDir is where Tekton collects task results from.
 const DefaultResultsDir = "/tekton/results"
@@ -43,6 +49,30 @@ func WriteResults(dir string, results map[string]string) error {
 // SubcommandResults lists the Tekton results each subcommand writes to --results-dir.
 var SubcommandResults = map[string][]string{
 	"deploy":      DeployResults,
-	"healthcheck": nil,
+	"healthcheck": {ResultDiagnostics},
 	"cleanup":     nil,
+}
+
+// writeResults writes results plus the diagnostics of err (an empty list on success) to dir,
+// and returns err (joined with a write failure, if any).
+func (r *Runner) writeResults(dir string, results map[string]string, err error) error {
+	if dir == "" {
+		return err
+	}
+	ds := Diagnostics(err)
+	if ds == nil {
+		ds = []preview.Diagnostic{}
+	}
+	enc, encErr := preview.EncodeDiagnostics(ds)
+	if encErr != nil {
+		return errors.Join(err, encErr)
+	}
+	out := map[string]string{ResultDiagnostics: enc}
+	for k, v := range results {
+		out[k] = v
+	}
+	if werr := WriteResults(dir, out); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
 }

@@ -4,44 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
-
-func TestParseImage(t *testing.T) {
-	digest := "sha256:" + strings.Repeat("ab", 32)
-	cases := map[string]struct {
-		ref     string
-		want    ImageRef
-		wantErr string
-	}{
-		"registry with port and tag": {ref: "registry.local:5000/acme/web:pr-1-0123456789ab",
-			want: ImageRef{Repository: "registry.local:5000/acme/web", Tag: "pr-1-0123456789ab"}},
-		"docker hub":      {ref: "docker.io/hashicorp/http-echo:1.0.0", want: ImageRef{Repository: "docker.io/hashicorp/http-echo", Tag: "1.0.0"}},
-		"digest only":     {ref: "ghcr.io/a/b@" + digest, want: ImageRef{Repository: "ghcr.io/a/b", Digest: digest}},
-		"tag and digest":  {ref: "ghcr.io/a/b:v1@" + digest, want: ImageRef{Repository: "ghcr.io/a/b", Tag: "v1", Digest: digest}},
-		"port but no tag": {ref: "localhost:5000/web", wantErr: "neither tag nor digest"},
-		"empty":           {ref: "", wantErr: "empty"},
-		"empty tag":       {ref: "a/b:", wantErr: "empty tag"},
-		"bad digest":      {ref: "a/b@sha256:xyz", wantErr: "not sha256"},
-		"white space":     {ref: "a/b:1 2", wantErr: "white space"},
-		"no repository":   {ref: ":tag", wantErr: "no repository"},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, err := ParseImage(tc.ref)
-			if tc.wantErr != "" {
-				assert.ErrorContains(t, err, tc.wantErr)
-				return
-			}
-			assert.NilError(t, err)
-			assert.DeepEqual(t, got, tc.want)
-		})
-	}
-}
 
 func TestResolveInSource(t *testing.T) {
 	cases := map[string]struct {
@@ -70,41 +37,37 @@ func TestResolveInSource(t *testing.T) {
 
 func TestMergeValues(t *testing.T) {
 	fileA := valuesFile{Values: map[string]any{"image": map[string]any{"repository": "a", "pullPolicy": "Always"}, "replicaCount": 2}}
-	fileB := valuesFile{Values: map[string]any{"image": map[string]any{"repository": "b"}, "ingress": map[string]any{"host": "file.example"}}}
+	fileB := valuesFile{Values: map[string]any{"image": map[string]any{"repository": "b"}, "ingress": map[string]any{
+		"hosts": []any{map[string]any{"host": "chart.local", "paths": []any{"/"}}, map[string]any{"host": "second.local"}}}}}
 	cases := map[string]struct {
-		files   []valuesFile
-		o       Overrides
-		want    map[string]any
-		wantErr string
+		files          []valuesFile
+		overlay        map[string]any
+		set, setString []string
+		want           map[string]any
+		wantErr        string
 	}{
 		"later file wins, maps merge": {
 			files: []valuesFile{fileA, fileB},
 			want: map[string]any{"image": map[string]any{"repository": "b", "pullPolicy": "Always"}, "replicaCount": 2,
-				"ingress": map[string]any{"host": "file.example"}},
+				"ingress": fileB.Values["ingress"]},
 		},
-		"overrides beat files": {
-			files: []valuesFile{fileB},
-			o: Overrides{Image: ImageRef{Repository: "reg/web", Tag: "pr-1-abc"}, Host: "1-web.preview.test", IngressClass: "nginx",
-				Requests: map[string]string{"cpu": "50m"}, Keys: DefaultValueKeys},
-			want: map[string]any{
-				"image":     map[string]any{"repository": "reg/web", "tag": "pr-1-abc"},
-				"ingress":   map[string]any{"host": "1-web.preview.test", "className": "nginx"},
-				"resources": map[string]any{"requests": map[string]any{"cpu": "50m"}},
-			},
-		},
-		"empty key is not set": {
-			o:    Overrides{Image: ImageRef{Repository: "reg/web", Tag: "t", Digest: "sha256:x"}, Keys: ValueKeys{ImageRepository: "app.image"}},
-			want: map[string]any{"app": map[string]any{"image": "reg/web"}},
+		"the overlay beats files and writes lists whole": {
+			files:   []valuesFile{fileA, fileB},
+			overlay: map[string]any{"image": map[string]any{"tag": "pr-1"}, "ingress": map[string]any{"hosts": []any{map[string]any{"host": "1-web.preview.test"}}}},
+			want: map[string]any{"image": map[string]any{"repository": "b", "pullPolicy": "Always", "tag": "pr-1"}, "replicaCount": 2,
+				"ingress": map[string]any{"hosts": []any{map[string]any{"host": "1-web.preview.test"}}}},
 		},
 		"--set last": {
-			o:    Overrides{Host: "h", Keys: DefaultValueKeys, Set: []string{"ingress.host=other,replicaCount=3"}, SetString: []string{"image.tag=007"}},
-			want: map[string]any{"ingress": map[string]any{"host": "other"}, "replicaCount": int64(3), "image": map[string]any{"tag": "007"}},
+			overlay:   map[string]any{"ingress": map[string]any{"host": "h"}},
+			set:       []string{"ingress.host=other,replicaCount=3"},
+			setString: []string{"image.tag=007"},
+			want:      map[string]any{"ingress": map[string]any{"host": "other"}, "replicaCount": int64(3), "image": map[string]any{"tag": "007"}},
 		},
-		"bad --set": {o: Overrides{Set: []string{"a[=1"}}, wantErr: "--set"},
+		"bad --set": {set: []string{"a[=1"}, wantErr: "--set"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := mergeValues(tc.files, tc.o)
+			got, err := mergeValues(tc.files, tc.overlay, tc.set, tc.setString)
 			if tc.wantErr != "" {
 				assert.ErrorContains(t, err, tc.wantErr)
 				var ie *InputError
@@ -116,7 +79,8 @@ func TestMergeValues(t *testing.T) {
 		})
 	}
 	// The files' own maps were not written to.
-	assert.DeepEqual(t, fileB.Values["image"], map[string]any{"repository": "b"})
+	assert.DeepEqual(t, fileA.Values["image"], map[string]any{"repository": "a", "pullPolicy": "Always"})
+	assert.Check(t, is.Len(fileB.Values["ingress"].(map[string]any)["hosts"], 2))
 }
 
 func TestReadValuesFile(t *testing.T) {

@@ -1,8 +1,11 @@
 package tasks_test
 
 import (
+	"encoding/pem"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -144,23 +147,27 @@ func TestDeclaredResultsAreWritten(t *testing.T) {
 // once the params are substituted with realistic values.
 func TestStepImageArgsParse(t *testing.T) {
 	values := map[string]string{
-		"context.taskRun.namespace": "pr-web-1",
-		"params.release-name":       "preview",
-		"params.chart-path":         "charts/example-app",
-		"params.values-file":        "",
-		"params.image":              "registry.local:5000/acme/web:pr-1-0123456789ab",
-		"params.image-digest":       "sha256:" + strings.Repeat("a", 64),
-		"params.image-digest-key":   "image.digest",
-		"params.preview-host":       "1-web.preview.example.com",
-		"params.url-scheme":         "https",
-		"params.ingress-class":      "",
-		"params.deploy-timeout":     "10m",
-		"params.revision":           strings.Repeat("0123456789", 4),
-		"params.url":                "https://1-web.preview.example.com",
-		"params.health-path":        "/healthz",
-		"params.connect-to":         "",
-		"params.health-timeout":     "5m",
-		"params.cleanup-timeout":    "5m",
+		"context.taskRun.namespace":       "pr-web-1",
+		"params.release-name":             "preview",
+		"params.chart-path":               "charts/example-app",
+		"params.values-file":              "",
+		"params.image":                    "registry.local:5000/acme/web:pr-1-0123456789ab",
+		"params.image-digest":             "sha256:" + strings.Repeat("a", 64),
+		"params.values-overlay":           `{"ingress":{"enabled":true,"hosts":[{"host":"${preview.host}","paths":[{"path":"/","pathType":"Prefix"}]}]},"image":{"tag":"${image.pinnedTag}"}}`,
+		"params.dependency-build":         "true",
+		"params.pr-number":                "1",
+		"params.ca-bundle":                testCA(t),
+		"params.insecure-skip-tls-verify": "false",
+		"params.preview-host":             "1-web.preview.example.com",
+		"params.url-scheme":               "https",
+		"params.ingress-class":            "",
+		"params.deploy-timeout":           "10m",
+		"params.revision":                 strings.Repeat("0123456789", 4),
+		"params.url":                      "https://1-web.preview.example.com",
+		"params.health-path":              "/healthz",
+		"params.connect-to":               "",
+		"params.health-timeout":           "5m",
+		"params.cleanup-timeout":          "5m",
 	}
 	ref := regexp.MustCompile(`\$\(([^)]+)\)`)
 	n := 0
@@ -170,28 +177,47 @@ func TestStepImageArgsParse(t *testing.T) {
 				continue
 			}
 			n++
-			t.Run(task.Name+"/"+s.Name, func(t *testing.T) {
-				assert.Assert(t, len(s.Args) > 0)
-				assert.Check(t, is.DeepEqual(s.Command, []string{"preview-step"}))
-				sub, err := step.NewSubcommand(s.Args[0])
-				assert.NilError(t, err)
-				fs := pflag.NewFlagSet(s.Args[0], pflag.ContinueOnError)
-				sub.AddFlags(fs)
-				var args []string
-				for _, a := range s.Args[1:] {
-					args = append(args, ref.ReplaceAllStringFunc(a, func(m string) string {
-						v, ok := values[m[2:len(m)-1]]
-						assert.Check(t, ok, "no test value for %s", m)
-						return v
-					}))
-				}
-				assert.NilError(t, fs.Parse(args))
-				assert.Check(t, is.Len(fs.Args(), 0))
-				assert.NilError(t, sub.Validate())
-			})
+			// Once with realistic values, once with every param that has a default at it.
+			for _, variant := range []string{"values", "defaults"} {
+				t.Run(task.Name+"/"+s.Name+"/"+variant, func(t *testing.T) {
+					assert.Assert(t, len(s.Args) > 0)
+					assert.Check(t, is.DeepEqual(s.Command, []string{"preview-step"}))
+					sub, err := step.NewSubcommand(s.Args[0])
+					assert.NilError(t, err)
+					fs := pflag.NewFlagSet(s.Args[0], pflag.ContinueOnError)
+					sub.AddFlags(fs)
+					var args []string
+					for _, a := range s.Args[1:] {
+						args = append(args, ref.ReplaceAllStringFunc(a, func(m string) string {
+							key := m[2 : len(m)-1]
+							if name, ok := strings.CutPrefix(key, "params."); ok && variant == "defaults" {
+								for _, p := range task.Spec.Params {
+									if p.Name == name && p.Default != nil {
+										return p.Default.StringVal
+									}
+								}
+							}
+							v, ok := values[key]
+							assert.Check(t, ok, "no test value for %s", m)
+							return v
+						}))
+					}
+					assert.NilError(t, fs.Parse(args))
+					assert.Check(t, is.Len(fs.Args(), 0))
+					assert.NilError(t, sub.Validate())
+				})
+			}
 		}
 	}
 	assert.Equal(t, n, 3, "deploy, healthcheck and cleanup run the step image")
+}
+
+// testCA is the PEM certificate of a throwaway TLS server.
+func testCA(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 }
 
 func TestStepsFitTheLimitRange(t *testing.T) {

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/catalyst-preview/catalyst/config"
+	"github.com/catalyst-preview/catalyst/pipelines"
 	"github.com/catalyst-preview/catalyst/preview"
 )
 
@@ -57,7 +59,9 @@ func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pe
 		},
 	}
 	// Optional overrides: unset, the pipeline's own defaults apply.
-	for _, o := range []struct{ name, value string }{{"builder-image", p.BuilderImage}, {"git-image", p.GitImage}, {"health-connect-to", p.HealthConnectTo}} {
+	for _, o := range []struct{ name, value string }{{"builder-image", p.BuilderImage}, {"git-image", p.GitImage}, {"health-connect-to", p.HealthConnectTo},
+		{pipelines.ParamValuesOverlay, valuesOverlay(r.Values)}, {pipelines.ParamDependencyBuild, trueOrEmpty(r.DependencyBuild)},
+		{pipelines.ParamHealthCABundle, p.HealthCABundle}, {pipelines.ParamHealthInsecureSkipVerify, trueOrEmpty(p.HealthInsecureSkipVerify)}} {
 		if o.value != "" {
 			pr.Spec.Params = append(pr.Spec.Params, param(o.name, o.value))
 		}
@@ -126,6 +130,29 @@ func imageRef(registry, repo, number, sha string) string {
 		tag = "pr-" + number + "-" + sha[:12]
 	}
 	return strings.TrimSuffix(registry, "/") + "/" + strings.ToLower(name) + ":" + tag
+}
+
+// valuesOverlay passes repositories[].values to the deploy step as JSON (keys sorted, so the
+// same configuration gives the same PipelineRun); the step replaces its ${...} placeholders
+// with the run's facts, the image digest included, which only the build knows.
+func valuesOverlay(v map[string]any) string {
+	if len(v) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "" // cannot happen: the tree was decoded from the configuration's YAML
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func trueOrEmpty(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
 }
 
 func param(name, value string) pipelinev1.Param {

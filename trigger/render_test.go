@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -50,6 +51,9 @@ func TestGoldenObjects(t *testing.T) {
 func TestParamsMatchThePipelines(t *testing.T) {
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Preview.BuilderImage, c.Preview.GitImage, c.Preview.HealthConnectTo = "b", "g", "ingress:80"
+		c.Preview.HealthCABundle = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"
+		c.Repositories[0].Values = map[string]any{"ingress": map[string]any{"host": "${preview.host}"}}
+		c.Repositories[0].DependencyBuild = true
 	})
 	repoCfg, _ := cfg.Repository("acme/shop")
 	rec := prRecord{Name: "pr-shop-42", Repo: "acme/shop", Number: 42, Ann: map[string]string{}}
@@ -74,4 +78,45 @@ func TestParamsMatchThePipelines(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The repository's overlay reaches the deploy task as JSON that decodes to the configured tree,
+// placeholders untouched (the step renders them with the run's facts, the digest included);
+// the health CA bundle and the skip-verify opt-in reach the health check.
+func TestDeployRunPassesOverlayAndHealthTLS(t *testing.T) {
+	overlay := map[string]any{
+		"ingress": map[string]any{"enabled": true, "hosts": []any{map[string]any{"host": "${preview.host}", "paths": []any{map[string]any{"path": "/", "pathType": "Prefix"}}}}},
+		"image":   map[string]any{"tag": "${image.pinnedTag}", "note": "a<b & c>d"},
+	}
+	params := func(mutate func(*config.Config)) map[string]string {
+		cfg := testConfig(t, mutate)
+		repoCfg, _ := cfg.Repository("acme/shop")
+		rec := prRecord{Name: "pr-shop-42", Repo: "acme/shop", Number: 42, Ann: map[string]string{}}
+		out := map[string]string{}
+		for _, p := range deployRun(rec, newRun{SHA: sha1, Attempt: 1}, cfg.Preview, repoCfg, false, testNow).Spec.Params {
+			out[p.Name] = p.Value.StringVal
+		}
+		return out
+	}
+	got := params(func(c *config.Config) {
+		c.Repositories[0].Values = overlay
+		c.Repositories[0].DependencyBuild = true
+		c.Preview.HealthCABundle = "PEM"
+	})
+	var decoded map[string]any
+	assert.NilError(t, json.Unmarshal([]byte(got[pipelines.ParamValuesOverlay]), &decoded))
+	assert.DeepEqual(t, decoded, overlay)
+	assert.Check(t, strings.Contains(got[pipelines.ParamValuesOverlay], `"a<b & c>d"`), "readable in the PipelineRun: %s", got[pipelines.ParamValuesOverlay])
+	assert.Equal(t, got[pipelines.ParamDependencyBuild], "true")
+	assert.Equal(t, got[pipelines.ParamHealthCABundle], "PEM")
+	_, skip := got[pipelines.ParamHealthInsecureSkipVerify]
+	assert.Check(t, !skip)
+
+	// Unset, nothing is passed: the pipeline's defaults (the default overlay, no CA) apply.
+	got = params(func(c *config.Config) { c.Preview.HealthInsecureSkipVerify = true })
+	for _, p := range []string{pipelines.ParamValuesOverlay, pipelines.ParamDependencyBuild, pipelines.ParamHealthCABundle} {
+		_, ok := got[p]
+		assert.Check(t, !ok, "%s passed", p)
+	}
+	assert.Equal(t, got[pipelines.ParamHealthInsecureSkipVerify], "true")
 }

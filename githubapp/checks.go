@@ -11,7 +11,7 @@ import (
 // ExternalID) so that updates never need a lookup.
 func (a *Adapter) CreateCheckRun(ctx context.Context, owner, repo string, opts github.CreateCheckRunOptions) (*github.CheckRun, error) {
 	var run *github.CheckRun
-	err := a.guard.do(ctx, "create check run", func(ctx context.Context) (r *github.Response, err error) {
+	err := a.guard.write(ctx, "create check run", classCheckRun, func(ctx context.Context) (r *github.Response, err error) {
 		run, r, err = a.gh.Checks.CreateCheckRun(ctx, owner, repo, opts)
 		return r, err
 	})
@@ -24,7 +24,7 @@ func (a *Adapter) CreateCheckRun(ctx context.Context, owner, repo string, opts g
 // UpdateCheckRun updates a check run by ID.
 func (a *Adapter) UpdateCheckRun(ctx context.Context, owner, repo string, id int64, opts github.UpdateCheckRunOptions) (*github.CheckRun, error) {
 	var run *github.CheckRun
-	err := a.guard.do(ctx, "update check run", func(ctx context.Context) (r *github.Response, err error) {
+	err := a.guard.write(ctx, "update check run", classCheckRun, func(ctx context.Context) (r *github.Response, err error) {
 		run, r, err = a.gh.Checks.UpdateCheckRun(ctx, owner, repo, id, opts)
 		return r, err
 	})

@@ -124,6 +124,10 @@ func (c *Clients) newGitHubClient(tr http.RoundTripper) *github.Client {
 
 func (c *Clients) tokenMode() bool { return c.app == nil }
 
+// TokenMode is true when GitHub is reached with a token rather than as a GitHub App: check
+// runs cannot be written then (GitHub takes them from Apps only).
+func (c *Clients) TokenMode() bool { return c.tokenMode() }
+
 // ForInstallation returns the Adapter of an installation, creating and
 // caching it (and its token transport) on first use.
 func (c *Clients) ForInstallation(id int64) (*Adapter, error) {

@@ -111,7 +111,7 @@ func (a *Adapter) upsertSearch(ctx context.Context, owner, repo string, number i
 		}
 	}
 	for _, d := range dupes {
-		err := a.guard.do(ctx, "delete comment", func(ctx context.Context) (*github.Response, error) {
+		err := a.guard.write(ctx, "delete comment", classComment, func(ctx context.Context) (*github.Response, error) {
 			return a.gh.Issues.DeleteComment(ctx, owner, repo, d.GetID())
 		})
 		if err != nil && !IsNotFound(err) {
@@ -173,7 +173,7 @@ func (a *Adapter) listComments(ctx context.Context, owner, repo string, number i
 
 func (a *Adapter) createComment(ctx context.Context, owner, repo string, number int, body string) (int64, error) {
 	var c *github.IssueComment
-	err := a.guard.do(ctx, "create comment", func(ctx context.Context) (r *github.Response, err error) {
+	err := a.guard.write(ctx, "create comment", classComment, func(ctx context.Context) (r *github.Response, err error) {
 		c, r, err = a.gh.Issues.CreateComment(ctx, owner, repo, number, &github.IssueComment{Body: github.String(body)})
 		return r, err
 	})
@@ -184,8 +184,53 @@ func (a *Adapter) createComment(ctx context.Context, owner, repo string, number 
 }
 
 func (a *Adapter) editComment(ctx context.Context, owner, repo string, id int64, body string) error {
-	return a.guard.do(ctx, "edit comment", func(ctx context.Context) (*github.Response, error) {
-		_, r, err := a.gh.Issues.EditComment(ctx, owner, repo, id, &github.IssueComment{Body: github.String(body)})
+	_, err := a.editCommentReturning(ctx, owner, repo, id, body)
+	return err
+}
+
+func (a *Adapter) editCommentReturning(ctx context.Context, owner, repo string, id int64, body string) (*github.IssueComment, error) {
+	var c *github.IssueComment
+	err := a.guard.write(ctx, "edit comment", classComment, func(ctx context.Context) (r *github.Response, err error) {
+		c, r, err = a.gh.Issues.EditComment(ctx, owner, repo, id, &github.IssueComment{Body: github.String(body)})
 		return r, err
 	})
+	return c, err
+}
+
+// UpsertKnownComment is UpsertComment for a caller that keeps its own record of what the
+// comment says and calls only when the body changed: the known comment is edited without
+// being read first (one call instead of two). A comment that is gone, or that the answer shows
+// is not the bot's on this pull request (a corrupted record), is searched for as
+// UpsertComment does. knownID 0 searches at once.
+func (a *Adapter) UpsertKnownComment(ctx context.Context, owner, repo string, number int, marker, body string, knownID int64) (int64, error) {
+	if knownID <= 0 {
+		return a.UpsertComment(ctx, owner, repo, number, marker, body, 0)
+	}
+	if marker == "" {
+		return 0, errors.New("upsert comment: empty marker")
+	}
+	if !strings.Contains(body, marker) {
+		body = marker + "\n" + body
+	}
+	bot, err := a.BotLogin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("upsert comment on %s/%s#%d: %w", owner, repo, number, err)
+	}
+	c, err := a.editCommentReturning(ctx, owner, repo, knownID, body)
+	switch {
+	case IsNotFound(err):
+		a.log.Info("known comment is gone, searching", zap.Int64("comment", knownID))
+	case err != nil:
+		return 0, fmt.Errorf("upsert comment on %s/%s#%d: %w", owner, repo, number, err)
+	case isOurs(c, bot, marker) && onIssue(c, number):
+		return knownID, nil
+	default:
+		a.log.Error("recorded comment is not the bot's on this pull request, searching", zap.Int64("comment", knownID),
+			zap.String("author", c.GetUser().GetLogin()), zap.String("issue_url", c.GetIssueURL()))
+	}
+	id, err := a.upsertSearch(ctx, owner, repo, number, marker, body, bot)
+	if err != nil {
+		return 0, fmt.Errorf("upsert comment on %s/%s#%d: %w", owner, repo, number, err)
+	}
+	return id, nil
 }

@@ -50,6 +50,11 @@ type Policy struct {
 	// Retry-After; GitHub documents "at least one minute". Default 60s.
 	SecondaryWait  time.Duration
 	RequestTimeout time.Duration // per HTTP request; default 30s
+	// Writes are paced per installation under GitHub's secondary limits: comment writes at
+	// most ContentPerMinute (default 80) and ContentPerHour (default 500), check run writes
+	// at most WritesPerMinute (default 180: 900 points a minute, 5 per write). Negative: no
+	// pacing of that kind.
+	ContentPerMinute, ContentPerHour, WritesPerMinute int
 }
 
 func (p Policy) withDefaults() Policy {
@@ -74,6 +79,9 @@ func (p Policy) withDefaults() Policy {
 	if p.RequestTimeout <= 0 {
 		p.RequestTimeout = 30 * time.Second
 	}
+	p.ContentPerMinute = orDefault(p.ContentPerMinute, 80)
+	p.ContentPerHour = orDefault(p.ContentPerHour, 500)
+	p.WritesPerMinute = orDefault(p.WritesPerMinute, 180)
 	return p
 }
 
@@ -119,4 +127,15 @@ func clockOrReal(c Clock) Clock {
 		return RealClock{}
 	}
 	return c
+}
+
+// orDefault: 0 takes the default, a negative value lifts the limit.
+func orDefault(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return int(^uint(0) >> 1)
+	}
+	return n
 }

@@ -71,6 +71,10 @@ func RetryAfter(err error) (time.Duration, bool) {
 	if errors.As(err, &co) {
 		return co.Wait, true
 	}
+	var pe *PacedError
+	if errors.As(err, &pe) {
+		return pe.Wait, true
+	}
 	return 0, false
 }
 
@@ -89,6 +93,9 @@ func IsRetryable(err error) bool {
 func IsNotFound(err error) bool {
 	return statusOf(err) == http.StatusNotFound
 }
+
+// StatusCode is the HTTP status GitHub answered a failed call with, 0 when it did not answer.
+func StatusCode(err error) int { return statusOf(err) }
 
 // statusOf returns the HTTP status of a go-github error response, or 0.
 func statusOf(err error) int {

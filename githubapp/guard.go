@@ -29,6 +29,7 @@ type guard struct {
 	limitedUntil time.Time
 	secondary    bool
 	br           breaker
+	pace         *pacer
 }
 
 func newGuard(id int64, clock Clock, p Policy, log *zap.Logger, m *Metrics) *guard {
@@ -40,6 +41,7 @@ func newGuard(id int64, clock Clock, p Policy, log *zap.Logger, m *Metrics) *gua
 		log:            log.With(zap.Int64("installation", id)),
 		metrics:        m,
 		br:             breaker{threshold: p.BreakerThreshold, cooldown: p.BreakerCooldown},
+		pace:           newPacer(p),
 	}
 	m.setBreaker(g.label, breakerClosed)
 	return g
@@ -48,8 +50,14 @@ func newGuard(id int64, clock Clock, p Policy, log *zap.Logger, m *Metrics) *gua
 // do runs one GitHub operation with admission checks, retries and
 // classification. fn must issue exactly one request per invocation.
 func (g *guard) do(ctx context.Context, op string, fn func(context.Context) (*github.Response, error)) error {
+	return g.write(ctx, op, classRead, fn)
+}
+
+// write is do for a request that counts against a write class (see pacer): every attempt is
+// paced.
+func (g *guard) write(ctx context.Context, op string, class writeClass, fn func(context.Context) (*github.Response, error)) error {
 	for attempt := 1; ; attempt++ {
-		probe, err := g.admit()
+		probe, err := g.admit(class, isBestEffort(ctx))
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -100,7 +108,7 @@ func (g *guard) do(ctx context.Context, op string, fn func(context.Context) (*gi
 
 // admit refuses a call locally while rate-limited or while the breaker is
 // open; no HTTP request is made then.
-func (g *guard) admit() (probe bool, err error) {
+func (g *guard) admit(class writeClass, bestEffort bool) (probe bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
@@ -108,6 +116,18 @@ func (g *guard) admit() (probe bool, err error) {
 		g.metrics.refused.WithLabelValues("rate_limited").Inc()
 		return false, &RateLimitedError{InstallationID: g.installationID, Until: g.limitedUntil,
 			Wait: g.limitedUntil.Sub(now), Secondary: g.secondary}
+	}
+	if g.br.state == breakerOpen && now.Before(g.br.until) {
+		g.metrics.refused.WithLabelValues("circuit_open").Inc()
+		return false, &CircuitOpenError{InstallationID: g.installationID, Until: g.br.until, Wait: g.br.until.Sub(now)}
+	}
+	if wait, ok := g.pace.admit(class, now, bestEffort); !ok {
+		reason := "paced"
+		if bestEffort {
+			reason = "deferred"
+		}
+		g.metrics.refused.WithLabelValues(reason).Inc()
+		return false, &PacedError{InstallationID: g.installationID, Wait: wait, BestEffort: bestEffort}
 	}
 	probe, until, ok := g.br.allow(now)
 	g.metrics.setBreaker(g.label, g.br.state)

@@ -82,6 +82,23 @@ const (
 	AnnotationReportedPhase = Prefix + "reported-"      // reporter: + phase ("reported-running"): fingerprint sent in that phase
 )
 
+// Reporter ledger annotations beyond the check run ID and report hash above: on PipelineRuns
+// (check run) and on the PR namespace (comment).
+const (
+	AnnotationReportedAt     = Prefix + "report-at"          // run: RFC3339Nano time the check run was last written (progress edits are paced on it)
+	AnnotationReportRefused  = Prefix + "report-refused"     // run: fingerprint GitHub refused for good (422, 404, 410, 403); not retried until the report changes
+	AnnotationCheckRunIntent = Prefix + "check-run-creating" // run: RFC3339 time a check run create was sent; with no ID recorded it means "look it up first"
+	AnnotationCommentAt      = Prefix + "comment-at"         // namespace: RFC3339Nano time the comment was last written
+	AnnotationCommentRefused = Prefix + "comment-refused"    // namespace: comment fingerprint GitHub refused for good
+	AnnotationOpenCheckRuns  = Prefix + "open-check-runs"    // namespace: JSON {sha: check run ID} not yet completed; completed when their run or the namespace goes
+	AnnotationLastVerdict    = Prefix + "last-verdict"       // namespace: JSON of the last verdict the comment showed, kept (collapsed) in the removal comment
+)
+
+// AnnotationBuildTaskRun is set on the build task's CustomRun in the PR namespace by the build
+// isolation controller: "namespace/name" of the TaskRun it mirrors in the builds namespace, whose
+// pod holds the build's log.
+const AnnotationBuildTaskRun = Prefix + "build-taskrun"
+
 // Causes recorded in AnnotationCause.
 const (
 	CauseEvent  = "event"  // a push or open: the first attempt for a SHA

@@ -18,6 +18,7 @@ import (
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	tektoninformers "github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	tektonv1beta1listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1beta1"
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -44,13 +45,21 @@ type Deps struct {
 	Recorder record.EventRecorder // Events on namespaces; nil: dropped
 	Log      *zap.Logger
 	Metrics  *Metrics
-	Now      func() time.Time
+	// Usage polls resource usage per PR namespace for the metrics (the leader only); nil: none.
+	Usage *UsagePoller
+	Now   func() time.Time
 	// LogLines is how many lines of the failed step's log the excerpt shows (default 40).
 	LogLines int64
-	// Settle is how long a transitional state (a failure not yet classified, a queued run
-	// without its position or not yet started) waits before it is reported (default 10s); see
-	// settleWait.
-	Settle time.Duration
+	// ClassifyWait is how long a failure waits for the trigger's classification before it is
+	// reported unclassified (default 5s); see classifyWait. Nothing else is held back.
+	ClassifyWait time.Duration
+	// ProgressInterval paces live progress: a report shows its current task and elapsed time
+	// and is edited for that at most once per interval per surface (default 30s); state
+	// changes are always sent at once. Negative: no progress edits.
+	ProgressInterval time.Duration
+	// CommentOnly reports on the PR comment only: with a token instead of a GitHub App, check
+	// runs cannot be written.
+	CommentOnly bool
 	// StuckAfter is how long a namespace may take to delete before operators are told
 	// (default 10m).
 	StuckAfter time.Duration
@@ -66,6 +75,8 @@ type Controller struct {
 	namespaces      corelisters.NamespaceLister
 	runs            tektonlisters.PipelineRunLister
 	taskRuns        tektonlisters.TaskRunLister
+	customRuns      tektonv1beta1listers.CustomRunLister
+	quotas          corelisters.ResourceQuotaLister
 	synced          []cache.InformerSynced
 }
 
@@ -85,7 +96,11 @@ func NewController(d Deps) *Controller {
 	}
 	d.Log = cmp.Or(d.Log, zap.NewNop())
 	d.LogLines = cmp.Or(d.LogLines, 40)
-	d.Settle = cmp.Or(d.Settle, 10*time.Second)
+	d.ClassifyWait = cmp.Or(d.ClassifyWait, 5*time.Second)
+	d.ProgressInterval = cmp.Or(d.ProgressInterval, 30*time.Second)
+	if d.ProgressInterval < 0 {
+		d.ProgressInterval = 0
+	}
 	d.StuckAfter = cmp.Or(d.StuckAfter, 10*time.Minute)
 	c := &Controller{
 		Deps: d,
@@ -101,12 +116,13 @@ func NewController(d Deps) *Controller {
 	quotaInformer := c.kubeInformers.Core().V1().ResourceQuotas()
 	prInformer := c.tektonInformers.Tekton().V1().PipelineRuns()
 	trInformer := c.tektonInformers.Tekton().V1().TaskRuns()
-	c.namespaces, c.runs, c.taskRuns = nsInformer.Lister(), prInformer.Lister(), trInformer.Lister()
+	crInformer := c.tektonInformers.Tekton().V1beta1().CustomRuns()
+	c.namespaces, c.runs, c.taskRuns, c.customRuns = nsInformer.Lister(), prInformer.Lister(), trInformer.Lister(), crInformer.Lister()
+	c.quotas = quotaInformer.Lister()
 	// Not started yet, so SetTransform cannot fail.
-	_ = preview.SlimInformers(nsInformer.Informer(), quotaInformer.Informer(), prInformer.Informer(), trInformer.Informer())
+	_ = preview.SlimInformers(nsInformer.Informer(), quotaInformer.Informer(), prInformer.Informer(), trInformer.Informer(), crInformer.Informer())
 	c.synced = []cache.InformerSynced{nsInformer.Informer().HasSynced, quotaInformer.Informer().HasSynced,
-		prInformer.Informer().HasSynced, trInformer.Informer().HasSynced}
-	d.Metrics.watch(stateSource{namespaces: c.namespaces, quotas: quotaInformer.Lister(), stuckAfter: d.StuckAfter, now: d.Now})
+		prInformer.Informer().HasSynced, trInformer.Informer().HasSynced, crInformer.Informer().HasSynced}
 
 	// Every event enqueues the PR namespace: a TaskRun's PipelineRun lives there too.
 	enqueue := func(obj any) {
@@ -122,7 +138,7 @@ func NewController(d Deps) *Controller {
 		}
 	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
-	for _, inf := range []cache.SharedIndexInformer{nsInformer.Informer(), prInformer.Informer(), trInformer.Informer()} {
+	for _, inf := range []cache.SharedIndexInformer{nsInformer.Informer(), prInformer.Informer(), trInformer.Informer(), crInformer.Informer()} {
 		_, _ = inf.AddEventHandler(h)
 	}
 	return c
@@ -138,6 +154,16 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		c.queue.ShutDown()
 		return fmt.Errorf("wait for informer caches: %w", ctx.Err())
+	}
+	// Gauges are exported by the leader only, from synced caches: a follower exports none
+	// rather than zeros that would halve or zero a dashboard's sums.
+	c.Metrics.watch(&stateSource{namespaces: c.namespaces, quotas: c.quotas, stuckAfter: c.StuckAfter, now: c.Now})
+	defer c.Metrics.watch(nil)
+	if c.Usage != nil {
+		go c.Usage.Run(ctx, c.Metrics)
+	}
+	if c.CommentOnly {
+		c.Log.Warn("reporting on PR comments only: check runs need a GitHub App, and GitHub is reached with a token")
 	}
 	c.Log.Info("reporter controller started", zap.Int("workers", workers))
 	var wg sync.WaitGroup
@@ -191,8 +217,8 @@ func (c *Controller) processNext(ctx context.Context) bool {
 }
 
 // runsOf lists the deploy PipelineRuns of a namespace grouped by commit, attempts oldest first,
-// and the TaskRuns of each run.
-func (c *Controller) runsOf(namespace string) (map[string][]*pipelinev1.PipelineRun, map[string][]*pipelinev1.TaskRun, error) {
+// and the children (TaskRuns, CustomRuns) of each run.
+func (c *Controller) runsOf(namespace string) (map[string][]*pipelinev1.PipelineRun, map[string][]child, error) {
 	runs, err := c.runs.PipelineRuns(namespace).List(labels.SelectorFromSet(labels.Set{preview.LabelKind: preview.KindDeploy}))
 	if err != nil {
 		return nil, nil, fmt.Errorf("list pipelineruns of %s: %w", namespace, err)
@@ -200,6 +226,10 @@ func (c *Controller) runsOf(namespace string) (map[string][]*pipelinev1.Pipeline
 	trs, err := c.taskRuns.TaskRuns(namespace).List(labels.Everything())
 	if err != nil {
 		return nil, nil, fmt.Errorf("list taskruns of %s: %w", namespace, err)
+	}
+	crs, err := c.customRuns.CustomRuns(namespace).List(labels.Everything())
+	if err != nil {
+		return nil, nil, fmt.Errorf("list customruns of %s: %w", namespace, err)
 	}
 	bySHA := map[string][]*pipelinev1.PipelineRun{}
 	for _, r := range runs {
@@ -210,10 +240,12 @@ func (c *Controller) runsOf(namespace string) (map[string][]*pipelinev1.Pipeline
 	for _, attempts := range bySHA {
 		sortAttempts(attempts)
 	}
-	byRun := map[string][]*pipelinev1.TaskRun{}
+	byRun := map[string][]child{}
 	for _, tr := range trs {
-		run := tr.Labels["tekton.dev/pipelineRun"]
-		byRun[run] = append(byRun[run], tr)
+		byRun[tr.Labels[labelPipelineRun]] = append(byRun[tr.Labels[labelPipelineRun]], childOfTaskRun(tr))
+	}
+	for _, cr := range crs {
+		byRun[cr.Labels[labelPipelineRun]] = append(byRun[cr.Labels[labelPipelineRun]], childOfCustomRun(cr))
 	}
 	return bySHA, byRun, nil
 }

@@ -3,7 +3,6 @@ package reporter
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -93,7 +92,7 @@ func (s *stack) startReporter(t *testing.T) (stop func()) {
 	assert.NilError(t, err)
 	c := NewController(Deps{
 		Kube: s.kube, Tekton: s.tekton, GitHub: ClientsFrom(clients), Config: testConfig(t),
-		Log: zaptest.NewLogger(t).Named("reporter"), Metrics: s.metrics, Settle: 500 * time.Millisecond,
+		Log: zaptest.NewLogger(t).Named("reporter"), Metrics: s.metrics, ClassifyWait: 500 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -342,14 +341,4 @@ func (s *stack) waitPod(t *testing.T, task string) string {
 		return poll.Success()
 	}, waitLong...)
 	return name
-}
-
-func writes(s *ghsim.Sim) []string {
-	var out []string
-	for _, c := range s.Calls() {
-		if c.Write() {
-			out = append(out, fmt.Sprintf("%s %s %d", c.Method, c.Route, c.Status))
-		}
-	}
-	return out
 }

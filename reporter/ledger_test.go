@@ -34,15 +34,15 @@ func TestAPIEconomyOfOneSuccessfulDeployment(t *testing.T) {
 		{"build running", func() {
 			h.setRun(run1, runRunning, `metadata: {annotations: {catalyst.dev/queue-position: null}}`)
 			h.setTaskRun("build", trRunning("31"))
-		}, 2, "in_progress", "", "deploying (build)"},
-		{"deploy running", func() {
+		}, 2, "in_progress", "", "deploying (build"},
+		{"deploy running, progress paced", func() {
 			h.setTaskRun("build", trSucceeded("31", "32"))
 			h.setTaskRun("deploy", trRunning("32"))
-		}, 0, "in_progress", "", "deploying (build)"},
-		{"healthcheck running", func() {
+		}, 0, "in_progress", "", "deploying (build"},
+		{"healthcheck running, progress paced", func() {
 			h.setTaskRun("deploy", trSucceeded("32", "33"))
 			h.setTaskRun("healthcheck", trRunning("33"))
-		}, 0, "in_progress", "", "deploying (build)"},
+		}, 0, "in_progress", "", "deploying (build"},
 		{"healthy", func() {
 			h.setTaskRun("healthcheck", trSucceeded("33", "33"))
 			h.setRun(run1, runSucceeded)
@@ -202,7 +202,7 @@ func TestFailureWaitsForClassification(t *testing.T) {
 	h.setRun(run1, runFailed)
 	after, err := h.reconcile()
 	assert.NilError(t, err)
-	assert.Equal(t, after, 9*time.Second, "look again when the settle window ends")
+	assert.Equal(t, after, 4*time.Second, "look again when the classification wait ends")
 	assert.Equal(t, h.sim.WriteCalls(), writes, "nothing sent before the classification")
 
 	h.logs.set("pod-deploy", "step-helm", "Error: UPGRADE FAILED: hunter2-db-password rejected\n")

@@ -5,16 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/catalyst-preview/catalyst/preview"
 )
 
 // LogReader reads the end of one container's log.
@@ -41,101 +39,101 @@ func (p PodLogs) TailLog(ctx context.Context, namespace, pod, container string, 
 }
 
 // Excerpt is the end of the failed step's log or, when the log cannot be read, the TaskRun's
-// failure message and the step's termination message. Secret values are masked.
+// failure message and the step's termination message. Secret values are masked; when they
+// cannot all be read, nothing is shown (Withheld says why).
 type Excerpt struct {
-	Step    string
-	Text    string
-	FromLog bool
-	Missing string // why the log could not be read
+	Step     string
+	Text     string
+	FromLog  bool
+	Missing  string // why the log could not be read
+	Withheld string // why nothing is shown: a secret that may be in the log could not be read
 }
 
-// masked replaces secret values in logs.
-const masked = "***"
+var errNoPod = errors.New("the task has no pod")
 
-// minSecretLen: shorter values would mask ordinary words; such secrets are not secret anyway.
-const minSecretLen = 4
+// secretReadTimeout bounds reading the secrets to mask: past it, nothing is shown.
+const secretReadTimeout = 10 * time.Second
 
-var errNoPod = errors.New("the TaskRun has no pod")
+// withheldMessage replaces what a step wrote when the secrets to mask it could not be read.
+const withheldMessage = "(withheld with the log: its secrets could not be read to mask them)"
 
 // attachExcerpt reads the failed step's log once per report, falling back to the failure
-// message, and masks the repository's secret values in both the excerpt and the message.
+// messages, and masks every secret the run's pods could see in the excerpt, the messages and
+// the diagnostics. It fails closed: when any of those secrets cannot be read, the excerpt is
+// withheld and so is everything the step wrote.
 func (c *Controller) attachExcerpt(ctx context.Context, r *Report) {
 	if r.Phase != PhaseFailed || r.Excerpt != nil {
 		return
 	}
 	ex := &Excerpt{Step: cmp.Or(r.FailedStep, r.FailedTask)}
-	err := errNoPod
+	r.Excerpt = ex
+	loc, err := c.resolveFailedStep(ctx, r)
+	var m *masker
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, secretReadTimeout)
+		m, err = c.secretsToMask(sctx, r.Repo, r.Namespace, loc)
+		cancel()
+	}
+	if err != nil {
+		c.Log.Warn("log excerpt withheld: secrets to mask cannot be read", zap.String("namespace", r.Namespace),
+			zap.String("pipelinerun", r.PipelineRun), zap.Error(err))
+		ex.Withheld = err.Error()
+		r.FailureMessage = ""
+		for i := range r.Diagnostics {
+			r.Diagnostics[i].Message = withheldMessage
+		}
+		return
+	}
 	var text string
-	if r.failedPod != "" && r.failedContainer != "" {
-		text, err = c.Logs.TailLog(ctx, r.Namespace, r.failedPod, r.failedContainer, c.LogLines)
+	err = errNoPod
+	if loc.pod != "" && loc.container != "" {
+		text, err = c.Logs.TailLog(ctx, loc.namespace, loc.pod, loc.container, c.LogLines)
 	}
 	if err == nil && strings.TrimSpace(text) != "" {
-		ex.Text, ex.FromLog = text, true
+		ex.Text, ex.FromLog = m.mask(text), true
 	} else {
 		if err == nil {
 			err = errors.New("the log is empty")
 		}
 		c.Log.Info("failed step's log unavailable, using the failure message", zap.String("namespace", r.Namespace),
-			zap.String("pipelinerun", r.PipelineRun), zap.String("pod", r.failedPod), zap.Error(err))
-		ex.Missing = err.Error()
-		ex.Text = strings.TrimSpace(r.FailureMessage + "\n" + r.failedStepMessage)
+			zap.String("pipelinerun", r.PipelineRun), zap.String("pod", loc.pod), zap.Error(err))
+		ex.Missing = m.mask(err.Error())
+		ex.Text = m.mask(strings.TrimSpace(r.FailureMessage + "\n" + loc.message))
 		if ex.Text == "" {
 			ex.Text = "(no message)"
 		}
 	}
-	secrets := c.secretValues(ctx, r.Namespace, r.Repo)
-	ex.Text = mask(ex.Text, secrets)
-	r.FailureMessage = mask(r.FailureMessage, secrets)
-	r.Excerpt = ex
+	r.FailureMessage = m.mask(r.FailureMessage)
+	for i := range r.Diagnostics {
+		d := &r.Diagnostics[i]
+		d.Message, d.Path = m.mask(d.Message), m.mask(d.Path)
+	}
 }
 
-// secretValues are the values of the Secrets the repository's configuration lists, read from
-// their copies in the PR namespace, and of the git token. Read on demand (failures only)
-// rather than cached, so that the reporter holds no secrets in memory between failures.
-func (c *Controller) secretValues(ctx context.Context, namespace, repo string) []string {
-	names := []string{preview.GitTokenSecret}
-	if rc, ok := c.Config.Repository(repo); ok {
-		names = append(names, rc.Secrets...)
+// resolveFailedStep finds the pod of the failed step: the TaskRun's own, or for a CustomRun the
+// pod of the TaskRun it mirrors in the builds namespace.
+func (c *Controller) resolveFailedStep(ctx context.Context, r *Report) (failedStep, error) {
+	loc := r.failed
+	if loc.mirrored == "" {
+		return loc, nil
 	}
-	var values []string
-	for _, name := range names {
-		s, err := c.Kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue // not copied (yet): nothing of it can be in the log
-		}
-		if err != nil {
-			c.Log.Warn("cannot read secret to mask", zap.String("namespace", namespace), zap.String("secret", name), zap.Error(err))
-			continue
-		}
-		for _, v := range s.Data {
-			values = append(values, secretForms(string(v))...)
-		}
-		for _, v := range s.StringData {
-			values = append(values, secretForms(v)...)
-		}
+	ns, name, ok := strings.Cut(loc.mirrored, "/")
+	if !ok {
+		return loc, nil
 	}
-	return values
-}
-
-// secretForms is a value as it may appear in a log: whole and, for multi-line values such as
-// keys, line by line.
-func secretForms(v string) []string {
-	forms := []string{strings.TrimSpace(v)}
-	if strings.Contains(forms[0], "\n") {
-		for _, line := range strings.Split(forms[0], "\n") {
-			forms = append(forms, strings.TrimSpace(line))
+	tr, err := c.Tekton.TektonV1().TaskRuns(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return loc, nil // gone with its pod: the messages are all there is
+	}
+	if err != nil {
+		return loc, fmt.Errorf("read build taskrun %s: %w", loc.mirrored, err)
+	}
+	loc.namespace, loc.pod = ns, tr.Status.PodName
+	for _, st := range tr.Status.Steps {
+		if t := st.Terminated; t != nil && t.ExitCode != 0 {
+			r.FailedStep, loc.container, loc.message = st.Name, cmp.Or(st.Container, "step-"+st.Name), t.Message
+			break
 		}
 	}
-	return forms
-}
-
-// mask replaces every secret value (longest first, so that a value containing another is
-// replaced whole) with ***.
-func mask(text string, secrets []string) string {
-	secrets = slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return len(s) < minSecretLen })
-	slices.SortFunc(secrets, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	for _, s := range secrets {
-		text = strings.ReplaceAll(text, s, masked)
-	}
-	return text
+	return loc, nil
 }

@@ -1,6 +1,7 @@
 package reporter
 
 import (
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +23,9 @@ type Metrics struct {
 	deployments   *prometheus.CounterVec
 	timeToPreview *prometheus.HistogramVec
 	duration      *prometheus.HistogramVec
+	refusals      *prometheus.CounterVec
 	state         atomic.Pointer[stateSource]
+	usage         atomic.Pointer[usageSample]
 }
 
 // stateSource is what the scrape-time gauges read.
@@ -61,17 +64,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "From the first task starting to the PipelineRun finishing, by repository and result.",
 			Buckets: previewBuckets,
 		}, []string{"repo", "result"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalyst_reporter_github_refusals_total",
+			Help: "Reports GitHub refused for good (422, 404, 410, a 403 that is not a rate limit), by surface and HTTP status; each is not retried until the report changes, and is an Event on the namespace.",
+		}, []string{"surface", "code"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reconciles, m.reports, m.deployments, m.timeToPreview, m.duration, gauges{m})
+		reg.MustRegister(m.reconciles, m.reports, m.deployments, m.timeToPreview, m.duration, m.refusals, gauges{m})
 	}
 	return m
 }
 
-// watch points the scrape-time gauges at the informer caches.
-func (m *Metrics) watch(s stateSource) {
+// watch points the scrape-time gauges at the leader's informer caches; nil (a follower, or a
+// leader that stopped) exports no gauge at all.
+func (m *Metrics) watch(s *stateSource) {
 	if m != nil {
-		m.state.Store(&s)
+		m.state.Store(s)
+		if s == nil {
+			m.usage.Store(nil)
+		}
+	}
+}
+
+func (m *Metrics) refused(surface string, code int) {
+	if m != nil {
+		m.refusals.WithLabelValues(surface, strconv.Itoa(code)).Inc()
 	}
 }
 
@@ -117,13 +134,19 @@ var (
 		"ResourceQuota limit of a PR namespace (requests.cpu in cores, requests.memory in bytes).", []string{"namespace", "resource"}, nil)
 	overQuotaDesc = prometheus.NewDesc("catalyst_reporter_over_quota",
 		"1 when a PR namespace uses all of its requests.cpu or requests.memory quota (new pods are refused).", []string{"namespace"}, nil)
+	usageDesc = prometheus.NewDesc("catalyst_reporter_namespace_usage",
+		"Resource use of a PR namespace (cpu in cores, memory in bytes). source=\"metrics\": what its pods use now (metrics.k8s.io PodMetrics); source=\"quota\": what they request (ResourceQuota usage), when the metrics API is not served.",
+		[]string{"namespace", "resource", "source"}, nil)
 )
+
+// usageResource names quota resources as the usage gauge does.
+var usageResource = map[corev1.ResourceName]string{corev1.ResourceRequestsCPU: "cpu", corev1.ResourceRequestsMemory: "memory"}
 
 // gauges computes the state gauges from the informer caches when scraped.
 type gauges struct{ m *Metrics }
 
 func (g gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{activeDesc, stuckDesc, quotaUsedDesc, quotaHardDesc, overQuotaDesc} {
+	for _, d := range []*prometheus.Desc{activeDesc, stuckDesc, quotaUsedDesc, quotaHardDesc, overQuotaDesc, usageDesc} {
 		ch <- d
 	}
 }
@@ -147,6 +170,17 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(n), repo)
 	}
 	ch <- prometheus.MustNewConstMetric(stuckDesc, prometheus.GaugeValue, float64(stuck))
+	usage := g.m.usage.Load()
+	if usage != nil && usage.served {
+		for _, ns := range nss {
+			if ns.DeletionTimestamp != nil {
+				continue
+			}
+			for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, usage.byNamespace[ns.Name][res], ns.Name, string(res), "metrics")
+			}
+		}
+	}
 	quotas, _ := s.quotas.List(labels.Everything())
 	seen := map[string]bool{}
 	for _, q := range quotas {
@@ -162,6 +196,9 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 			}
 			used := q.Status.Used[res]
 			ch <- prometheus.MustNewConstMetric(quotaUsedDesc, prometheus.GaugeValue, used.AsApproximateFloat64(), q.Namespace, string(res))
+			if usage == nil || !usage.served {
+				ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, used.AsApproximateFloat64(), q.Namespace, usageResource[res], "quota")
+			}
 			ch <- prometheus.MustNewConstMetric(quotaHardDesc, prometheus.GaugeValue, hard.AsApproximateFloat64(), q.Namespace, string(res))
 			if used.Cmp(hard) >= 0 {
 				over = 1

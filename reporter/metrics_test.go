@@ -15,7 +15,7 @@ func TestStateGauges(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	c := newTestController(t, &fakeLogs{})
 	c.Metrics = NewMetrics(reg)
-	c.Metrics.watch(stateSource{
+	c.Metrics.watch(&stateSource{
 		namespaces: c.namespaces, quotas: c.kubeInformers.Core().V1().ResourceQuotas().Lister(),
 		stuckAfter: 10 * time.Minute, now: func() time.Time { return fixtureNow },
 	})
@@ -92,4 +92,42 @@ catalyst_reporter_time_to_preview_seconds_count{repo="acme.shop"} 1
 `), "catalyst_reporter_time_to_preview_seconds")
 	assert.NilError(t, err)
 	assert.Equal(t, testutil.CollectAndCount(m.duration), 2, "a duration per result")
+}
+
+// The usage gauge says where its figure comes from: the pods' use from the metrics API where
+// it is served, else the quota's record of their requests. A follower exports no gauge.
+func TestUsageGauge(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	c := newTestController(t, &fakeLogs{})
+	c.Metrics = NewMetrics(reg)
+	assert.NilError(t, c.kubeInformers.Core().V1().Namespaces().Informer().GetIndexer().Add(namespace(t, 1)))
+	assert.NilError(t, c.kubeInformers.Core().V1().ResourceQuotas().Informer().GetIndexer().Add(decode[corev1.ResourceQuota](t, `
+metadata: {name: catalyst-quota, namespace: pr-shop-1}
+status: {hard: {requests.cpu: "4", requests.memory: 8Gi}, used: {requests.cpu: 500m, requests.memory: 256Mi}}`)))
+	n, err := testutil.GatherAndCount(reg)
+	assert.NilError(t, err)
+	assert.Equal(t, n, 0, "a follower (no watch) exports nothing")
+
+	c.Metrics.watch(&stateSource{namespaces: c.namespaces, quotas: c.quotas, stuckAfter: time.Minute, now: time.Now})
+	want := func(source, cpu, mem string) string {
+		return `
+# HELP catalyst_reporter_namespace_usage Resource use of a PR namespace (cpu in cores, memory in bytes). source="metrics": what its pods use now (metrics.k8s.io PodMetrics); source="quota": what they request (ResourceQuota usage), when the metrics API is not served.
+# TYPE catalyst_reporter_namespace_usage gauge
+catalyst_reporter_namespace_usage{namespace="pr-shop-1",resource="cpu",source="` + source + `"} ` + cpu + `
+catalyst_reporter_namespace_usage{namespace="pr-shop-1",resource="memory",source="` + source + `"} ` + mem + "\n"
+	}
+	assert.NilError(t, testutil.GatherAndCompare(reg, strings.NewReader(want("quota", "0.5", "2.68435456e+08")), "catalyst_reporter_namespace_usage"))
+
+	sample, err := decodePodMetrics([]byte(`{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[
+{"metadata":{"name":"web-1","namespace":"pr-shop-1"},"containers":[{"name":"app","usage":{"cpu":"120m","memory":"64Mi"}},{"name":"sidecar","usage":{"cpu":"30m","memory":"16Mi"}}]},
+{"metadata":{"name":"web-2","namespace":"pr-shop-1"},"containers":[{"name":"app","usage":{"cpu":"250000n","memory":"48Mi"}}]},
+{"metadata":{"name":"other","namespace":"kube-system"},"containers":[{"name":"x","usage":{"cpu":"1","memory":"1Gi"}}]}]}`))
+	assert.NilError(t, err)
+	c.Metrics.usage.Store(sample)
+	assert.NilError(t, testutil.GatherAndCompare(reg, strings.NewReader(want("metrics", "0.15025", "1.34217728e+08")), "catalyst_reporter_namespace_usage"))
+
+	c.Metrics.watch(nil)
+	n, err = testutil.GatherAndCount(reg)
+	assert.NilError(t, err)
+	assert.Equal(t, n, 0, "a leader that stopped leading exports nothing")
 }

@@ -1,12 +1,15 @@
 package reporter
 
 import (
+	"cmp"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	pipelinev1beta1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 
@@ -43,6 +46,7 @@ const taskPending, taskRunning, taskSucceeded, taskFailed, taskSkipped, taskCanc
 // later, and only when the report is about to be sent.
 type Report struct {
 	Namespace, Repo, SHA, PipelineRun string
+	Number                            int // the pull request
 	Attempt                           int
 	Phase                             Phase
 	QueuePosition                     int    // queued: 1-based position in the global queue, 0 unknown
@@ -53,14 +57,36 @@ type Report struct {
 	RetryAt                           time.Time // failed: an automatic retry is scheduled
 	StopReason, SupersededBy, Gate    string
 	PreviewURL, DetailsURL            string
+	CheckRunName                      string // CheckRunName, or with the PR number when another PR has the same commit
 	Queued, Started, Finished         time.Time
+	TaskStarted                       time.Time // running: when the current task started
 	RemovedAt                         time.Time
 	EventAt                           time.Time // the PR event this commit answers (time-to-preview start)
-	At                                time.Time // when the report was built; running durations end here
+	At                                time.Time // when the report was built: the "Updated" time; running durations end here
 	Tasks                             []TaskRow
-	Excerpt                           *Excerpt
+	// Diagnostics are the failed task's precise findings (file, line, message), from its
+	// diagnostics result; masked with the excerpt.
+	Diagnostics []preview.Diagnostic
+	Excerpt     *Excerpt
+	LastVerdict *Verdict // removed: what the comment showed last
 
-	failedPod, failedContainer, failedStepMessage string // where the failed step's log lives
+	failed failedStep // where the failed step's log lives
+}
+
+// failedStep locates the failed step's log: a pod of a TaskRun, or of the TaskRun a CustomRun
+// mirrors in another namespace (the isolated build), resolved when the log is read.
+type failedStep struct {
+	namespace, pod, container, message string
+	mirrored                           string // "namespace/name" of the mirrored TaskRun
+}
+
+// Verdict is the last verdict the comment showed, kept on the namespace for the removal comment.
+type Verdict struct {
+	Phase      Phase     `json:"phase"`
+	SHA        string    `json:"sha"`
+	Title      string    `json:"title"`
+	PreviewURL string    `json:"url,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // TaskRow is one pipeline task in the table.
@@ -81,11 +107,14 @@ func (t TaskRow) Duration(now time.Time) time.Duration {
 // prRecord is what the reporter reads from a PR namespace.
 type prRecord struct {
 	Namespace, Repo, HeadSHA, PreviewURL, Gate, CommentHash string
+	CommentRefused                                          string
 	Number                                                  int
 	Installation, CommentID                                 int64
-	HeadSeenAt                                              time.Time
+	HeadSeenAt, CommentAt                                   time.Time
 	Terminating                                             *time.Time
 	HasFinalizer                                            bool
+	OpenCheckRuns                                           map[string]int64 // sha -> check run not yet completed
+	LastVerdict                                             *Verdict
 }
 
 func recordOf(ns *corev1.Namespace) (prRecord, bool) {
@@ -97,6 +126,15 @@ func recordOf(ns *corev1.Namespace) (prRecord, bool) {
 	r.Installation, _ = strconv.ParseInt(a[preview.AnnotationInstallationID], 10, 64)
 	r.CommentID, _ = strconv.ParseInt(a[preview.AnnotationCommentID], 10, 64)
 	r.HeadSeenAt, _ = time.Parse(time.RFC3339Nano, a[preview.AnnotationHeadSeenAt])
+	r.CommentAt, _ = time.Parse(time.RFC3339Nano, a[preview.AnnotationCommentAt])
+	r.CommentRefused = a[preview.AnnotationCommentRefused]
+	_ = json.Unmarshal([]byte(a[preview.AnnotationOpenCheckRuns]), &r.OpenCheckRuns) // unreadable: none known
+	if raw := a[preview.AnnotationLastVerdict]; raw != "" {
+		var v Verdict
+		if json.Unmarshal([]byte(raw), &v) == nil {
+			r.LastVerdict = &v
+		}
+	}
 	if ns.DeletionTimestamp != nil {
 		t := ns.DeletionTimestamp.UTC()
 		r.Terminating = &t
@@ -104,11 +142,56 @@ func recordOf(ns *corev1.Namespace) (prRecord, bool) {
 	return r, r.Repo != "" && r.Number > 0
 }
 
-// buildReport describes run, the latest attempt at its commit, with its TaskRuns.
-func buildReport(rec prRecord, run *pipelinev1.PipelineRun, taskRuns []*pipelinev1.TaskRun, detailsURL string, now time.Time) Report {
+// child is one pipeline task's run as a report needs it: a TaskRun, or a CustomRun (the
+// isolated build, whose status mirrors a TaskRun in the builds namespace).
+type child struct {
+	task              string
+	cond              *apis.Condition
+	started, finished time.Time
+	pod               string // TaskRun: its pod, in the run's namespace
+	mirrored          string // CustomRun: "namespace/name" of the TaskRun it mirrors
+	steps             []pipelinev1.StepState
+	results           map[string]string
+}
+
+func childOfTaskRun(tr *pipelinev1.TaskRun) child {
+	c := child{task: tr.Labels[labelPipelineTask], cond: tr.Status.GetCondition(apis.ConditionSucceeded),
+		pod: tr.Status.PodName, steps: tr.Status.Steps, results: map[string]string{}}
+	if t := tr.Status.StartTime; t != nil {
+		c.started = t.UTC()
+	}
+	if t := tr.Status.CompletionTime; t != nil {
+		c.finished = t.UTC()
+	}
+	for _, res := range tr.Status.Results {
+		c.results[res.Name] = res.Value.StringVal
+	}
+	return c
+}
+
+func childOfCustomRun(cr *pipelinev1beta1.CustomRun) child {
+	c := child{task: cr.Labels[labelPipelineTask], cond: cr.Status.GetCondition(apis.ConditionSucceeded),
+		mirrored: cr.Annotations[preview.AnnotationBuildTaskRun], results: map[string]string{}}
+	if t := cr.Status.StartTime; t != nil {
+		c.started = t.UTC()
+	}
+	if t := cr.Status.CompletionTime; t != nil {
+		c.finished = t.UTC()
+	}
+	for _, res := range cr.Status.Results {
+		c.results[res.Name] = res.Value
+	}
+	return c
+}
+
+const labelPipelineTask, labelPipelineRun = "tekton.dev/pipelineTask", "tekton.dev/pipelineRun"
+
+// buildReport describes run, the latest attempt at its commit, with its children (TaskRuns and
+// CustomRuns).
+func buildReport(rec prRecord, run *pipelinev1.PipelineRun, children []child, detailsURL string, now time.Time) Report {
 	a := run.Annotations
-	r := Report{Namespace: rec.Namespace, Repo: rec.Repo, SHA: run.Labels[preview.LabelSHA], PipelineRun: run.Name, At: now,
-		StopReason: a[preview.AnnotationStopReason], SupersededBy: a[preview.AnnotationSupersededBy],
+	r := Report{Namespace: rec.Namespace, Repo: rec.Repo, Number: rec.Number, SHA: run.Labels[preview.LabelSHA], PipelineRun: run.Name, At: now,
+		StopReason: a[preview.AnnotationStopReason], SupersededBy: a[preview.AnnotationSupersededBy], CheckRunName: CheckRunName,
 		FailureClass: a[preview.AnnotationFailureClass], PreviewURL: rec.PreviewURL, Queued: run.CreationTimestamp.UTC()}
 	r.Attempt, _ = strconv.Atoi(a[preview.AnnotationAttempt])
 	r.Attempt = max(r.Attempt, 1)
@@ -129,7 +212,7 @@ func buildReport(rec prRecord, run *pipelinev1.PipelineRun, taskRuns []*pipeline
 	if run.Status.CompletionTime != nil && r.Phase.terminal() {
 		r.Finished = run.Status.CompletionTime.UTC()
 	}
-	r.Tasks = taskRows(run, taskRuns, &r)
+	r.Tasks = taskRows(run, children, &r)
 	if r.Started.IsZero() && r.Phase != PhaseQueued && run.Status.StartTime != nil {
 		r.Started = run.Status.StartTime.UTC()
 	}
@@ -148,6 +231,9 @@ func buildReport(rec prRecord, run *pipelinev1.PipelineRun, taskRuns []*pipeline
 	return r
 }
 
+// phaseOf: a run is queued only while our queue holds it (PipelineRunPending); a run Tekton has
+// not picked up yet is starting, which users see as deploying, so that a deployment that is not
+// held costs no queued report.
 func phaseOf(run *pipelinev1.PipelineRun, cond *apis.Condition, stopReason string) Phase {
 	switch {
 	case cond.IsTrue():
@@ -162,15 +248,15 @@ func phaseOf(run *pipelinev1.PipelineRun, cond *apis.Condition, stopReason strin
 		return PhaseCancelled
 	case cond.IsFalse():
 		return PhaseFailed
-	case cond == nil || run.IsPending():
+	case run.IsPending():
 		return PhaseQueued
 	}
 	return PhaseRunning
 }
 
-// taskRows lists the pipeline's tasks in order with the state of their TaskRuns, and fills the
-// report's current task, failure and start time on the way.
-func taskRows(run *pipelinev1.PipelineRun, taskRuns []*pipelinev1.TaskRun, r *Report) []TaskRow {
+// taskRows lists the pipeline's tasks in order with the state of their children, and fills the
+// report's current task, failure, diagnostics and start time on the way.
+func taskRows(run *pipelinev1.PipelineRun, children []child, r *Report) []TaskRow {
 	names := defaultTasks
 	if spec := run.Status.PipelineSpec; spec != nil {
 		names = nil
@@ -178,50 +264,56 @@ func taskRows(run *pipelinev1.PipelineRun, taskRuns []*pipelinev1.TaskRun, r *Re
 			names = append(names, t.Name)
 		}
 	}
-	byTask := map[string]*pipelinev1.TaskRun{}
-	for _, tr := range taskRuns {
-		byTask[tr.Labels["tekton.dev/pipelineTask"]] = tr
+	byTask := map[string]*child{}
+	for i := range children {
+		byTask[children[i].task] = &children[i]
 	}
 	skipped := map[string]bool{}
 	for _, s := range run.Status.SkippedTasks {
 		skipped[s.Name] = true
 	}
+	stopped := r.Phase == PhaseCancelled || r.Phase == PhaseSuperseded
 	rows := make([]TaskRow, 0, len(names))
 	for _, name := range names {
 		row := TaskRow{Name: name, Status: taskPending}
-		tr := byTask[name]
+		ch := byTask[name]
 		switch {
-		case tr != nil:
-			row.Status = taskStatus(tr)
-			if tr.Status.StartTime != nil {
-				row.Started = tr.Status.StartTime.UTC()
-				if r.Started.IsZero() || row.Started.Before(r.Started) {
-					r.Started = row.Started
-				}
-			}
-			if tr.Status.CompletionTime != nil {
-				row.Finished = tr.Status.CompletionTime.UTC()
+		case ch != nil:
+			row.Status = childStatus(ch)
+			row.Started, row.Finished = ch.started, ch.finished
+			if !row.Started.IsZero() && (r.Started.IsZero() || row.Started.Before(r.Started)) {
+				r.Started = row.Started
 			}
 		case skipped[name]:
 			row.Status = taskSkipped
-		case r.Phase == PhaseCancelled || r.Phase == PhaseSuperseded:
+		case stopped:
 			row.Status = taskCancelled
 		}
+		if stopped && (row.Status == taskRunning || row.Status == taskPending) {
+			// A stopped run has nothing running any more, whatever the child's last status
+			// says: Tekton deletes the pods without updating every child first.
+			row.Status = taskCancelled
+			if row.Finished.IsZero() && !row.Started.IsZero() {
+				row.Finished = r.Finished
+			}
+		}
 		if row.Status == taskRunning && r.CurrentTask == "" {
-			r.CurrentTask = name
+			r.CurrentTask, r.TaskStarted = name, row.Started
 		}
 		if row.Status == taskFailed && r.FailedTask == "" && r.Phase == PhaseFailed {
 			r.FailedTask = name
-			r.FailureMessage = tr.Status.GetCondition(apis.ConditionSucceeded).Message
-			r.failedPod = tr.Status.PodName
-			for _, st := range tr.Status.Steps {
+			if ch.cond != nil {
+				r.FailureMessage = ch.cond.Message
+			}
+			r.failed = failedStep{namespace: r.Namespace, pod: ch.pod, mirrored: ch.mirrored}
+			for _, st := range ch.steps {
 				if t := st.Terminated; t != nil && t.ExitCode != 0 {
-					r.FailedStep, r.failedContainer, r.failedStepMessage = st.Name, st.Container, t.Message
-					if r.failedContainer == "" {
-						r.failedContainer = "step-" + st.Name
-					}
+					r.FailedStep, r.failed.container, r.failed.message = st.Name, cmp.Or(st.Container, "step-"+st.Name), t.Message
 					break
 				}
+			}
+			if ds, err := preview.DecodeDiagnostics(ch.results[preview.ResultDiagnostics]); err == nil {
+				r.Diagnostics = ds
 			}
 		}
 		rows = append(rows, row)
@@ -229,18 +321,20 @@ func taskRows(run *pipelinev1.PipelineRun, taskRuns []*pipelinev1.TaskRun, r *Re
 	return rows
 }
 
-func taskStatus(tr *pipelinev1.TaskRun) string {
-	c := tr.Status.GetCondition(apis.ConditionSucceeded)
+func childStatus(c *child) string {
 	switch {
-	case c == nil:
+	case c.cond == nil:
+		if c.pod != "" || !c.started.IsZero() {
+			return taskRunning
+		}
 		return taskPending
-	case c.IsTrue():
+	case c.cond.IsTrue():
 		return taskSucceeded
-	case c.IsFalse() && c.Reason == string(pipelinev1.TaskRunReasonCancelled):
+	case c.cond.IsFalse() && (c.cond.Reason == string(pipelinev1.TaskRunReasonCancelled) || c.cond.Reason == string(pipelinev1beta1.CustomRunReasonCancelled)):
 		return taskCancelled
-	case c.IsFalse():
+	case c.cond.IsFalse():
 		return taskFailed
-	case c.Reason == string(pipelinev1.TaskRunReasonRunning) || tr.Status.PodName != "":
+	case c.cond.Reason == string(pipelinev1.TaskRunReasonRunning) || c.pod != "" || !c.started.IsZero():
 		return taskRunning
 	}
 	return taskPending
@@ -249,7 +343,8 @@ func taskStatus(tr *pipelinev1.TaskRun) string {
 // prReport describes the pull request rather than a run: its head commit is held by a gate
 // (waiting), or its environment is being deleted (removed).
 func prReport(rec prRecord, phase Phase, now time.Time) Report {
-	r := Report{Namespace: rec.Namespace, Repo: rec.Repo, SHA: rec.HeadSHA, Phase: phase, Gate: rec.Gate, At: now}
+	r := Report{Namespace: rec.Namespace, Repo: rec.Repo, Number: rec.Number, SHA: rec.HeadSHA, Phase: phase, Gate: rec.Gate, At: now,
+		LastVerdict: rec.LastVerdict}
 	if rec.Terminating != nil {
 		r.RemovedAt = *rec.Terminating
 	}

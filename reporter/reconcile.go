@@ -3,6 +3,7 @@ package reporter
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/catalyst-preview/catalyst/githubapp"
 	"github.com/catalyst-preview/catalyst/preview"
@@ -35,7 +37,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 	if !ok {
 		return 0, nil // managed, but not a pull request's namespace
 	}
-	bySHA, taskRuns, err := c.runsOf(name)
+	bySHA, children, err := c.runsOf(name)
 	if err != nil {
 		return 0, err
 	}
@@ -46,21 +48,70 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 	now := c.Now()
 	var after time.Duration
 	var errs []error
+	var l nsLedger
 	reports := map[string]*Report{}
+	open := map[string]int64{}
 	for _, sha := range slices.Sorted(maps.Keys(bySHA)) {
 		attempts := bySHA[sha]
 		latest := attempts[len(attempts)-1]
-		r := buildReport(rec, latest, taskRuns[latest.Name], c.Config.GitHub.DetailsURL, now)
-		if wait := settleWait(r, c.Settle, now); wait > 0 {
+		r := buildReport(rec, latest, children[latest.Name], c.Config.GitHub.DetailsURL, now)
+		r.CheckRunName = c.checkRunName(rec, sha)
+		if wait := classifyWait(r, c.ClassifyWait, now); wait > 0 {
 			after = minPositive(after, wait)
+			if id := checkRunIDOf(attempts); id != 0 {
+				open[sha] = id
+			}
 			continue
 		}
+		if sha != rec.HeadSHA && neverReported(attempts) && r.Phase != PhaseSucceeded && r.Phase != PhaseFailed {
+			// Superseded (or about to be) before anyone was told about it: nothing to say.
+			continue
+		}
+		if rec.Terminating != nil && !r.Phase.terminal() {
+			r = removedReport(rec, sha, "")
+		}
 		reports[sha] = &r
-		if err := c.syncCheckRun(ctx, gh, attempts, &r); err != nil {
+		if c.CommentOnly {
+			continue
+		}
+		res, err := c.syncCheckRun(ctx, gh, attempts, &r)
+		if res.open {
+			open[sha] = res.id
+		}
+		after = minPositive(after, res.next)
+		if err != nil {
 			if _, ok := githubapp.RetryAfter(err); ok {
 				return 0, err // no call would pass now; the requeue renders what is current then
 			}
 			errs = append(errs, err)
+		}
+	}
+	// Check runs left open by runs that are gone (deleted, or with the namespace) are closed.
+	for _, sha := range slices.Sorted(maps.Keys(rec.OpenCheckRuns)) {
+		if len(bySHA[sha]) > 0 || c.CommentOnly {
+			continue
+		}
+		why := stopRunRemoved
+		if rec.Terminating != nil {
+			why = ""
+		}
+		done, err := c.completeCheckRun(ctx, gh, removedReport(rec, sha, why), rec.OpenCheckRuns[sha])
+		if err != nil {
+			if _, ok := githubapp.RetryAfter(err); ok {
+				return 0, err
+			}
+			errs = append(errs, err)
+		}
+		if !done {
+			open[sha] = rec.OpenCheckRuns[sha]
+		}
+	}
+	if !maps.Equal(open, rec.OpenCheckRuns) {
+		if len(open) == 0 {
+			l.set(preview.AnnotationOpenCheckRuns, nil)
+		} else {
+			raw, _ := json.Marshal(open)
+			l.set(preview.AnnotationOpenCheckRuns, string(raw))
 		}
 	}
 	var subject *Report
@@ -80,11 +131,58 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 		subject = &r
 	}
 	if subject != nil {
-		if err := c.syncComment(ctx, gh, ns, rec, subject); err != nil {
+		res, err := c.syncComment(ctx, gh, rec, subject, &l)
+		after = minPositive(after, res.next)
+		if err != nil {
+			if _, ok := githubapp.RetryAfter(err); ok {
+				return 0, errors.Join(append(errs, err, c.patchNamespace(ctx, name, l))...)
+			}
 			errs = append(errs, err)
 		}
+		written := l.ann[preview.AnnotationCommentHash] != nil || rec.CommentHash != ""
+		switch {
+		case subject.Phase == PhaseRemoved && rec.HasFinalizer && err == nil && len(open) == 0:
+			l.set(preview.AnnotationRemovalReported, "true")
+			l.release = true
+		case subject.Phase != PhaseRemoved && !rec.HasFinalizer && rec.Terminating == nil && written:
+			l.finalizers = []string{preview.FinalizerReport}
+		}
+	}
+	if err := c.patchNamespace(ctx, name, l); err != nil {
+		errs = append(errs, err)
 	}
 	return after, errors.Join(errs...)
+}
+
+// removedReport closes a commit's check run whose run or namespace went away: "environment
+// removed", or with why stopRunRemoved, "deployment removed".
+func removedReport(rec prRecord, sha, why string) Report {
+	r := prReport(rec, PhaseRemoved, time.Time{})
+	r.SHA, r.StopReason, r.CheckRunName = sha, why, CheckRunName
+	if rec.Terminating == nil {
+		r.RemovedAt = time.Time{}
+	}
+	return r
+}
+
+// checkRunName is CheckRunName, unless another pull request of the repository with a lower
+// number deploys the same commit: then its own number is added, so that the two check runs
+// are told apart (GitHub shows one check run per name and commit). The first pull request
+// keeps the plain name that branch protection may require.
+func (c *Controller) checkRunName(rec prRecord, sha string) string {
+	runs, err := c.runs.List(labels.SelectorFromSet(labels.Set{preview.LabelSHA: sha, preview.LabelKind: preview.KindDeploy}))
+	if err != nil {
+		return CheckRunName
+	}
+	for _, run := range runs {
+		if run.Namespace == rec.Namespace || run.Labels[preview.LabelRepo] != preview.RepoLabelValue(rec.Repo) {
+			continue
+		}
+		if n, err := strconv.Atoi(run.Labels[preview.LabelPR]); err == nil && n > 0 && n < rec.Number {
+			return fmt.Sprintf("%s (#%d)", CheckRunName, rec.Number)
+		}
+	}
+	return CheckRunName
 }
 
 // surfaceStuck tells operators about a namespace that takes too long to delete, with an

@@ -22,7 +22,7 @@ func TestRenderGolden(t *testing.T) {
 			for _, s := range []string{"hunter2-db-password", "ghs_SECRETTOKEN123"} {
 				assert.Check(t, !strings.Contains(comment, s), "secret %q in the comment", s)
 			}
-			if r.Phase == PhaseWaiting || r.Phase == PhaseRemoved {
+			if r.Phase == PhaseWaiting || r.Phase == PhaseRemoved && r.StopReason == "" {
 				return // no check run: these describe the pull request, not a run
 			}
 			o := renderCheckRun(r)
@@ -37,8 +37,12 @@ func TestRenderGolden(t *testing.T) {
 
 // checkRunText lays a rendered check run out for a golden file.
 func checkRunText(o checkRunOutput) string {
-	return fmt.Sprintf("status: %s\nconclusion: %s\nexternal_id: %s\ndetails_url: %s\nstarted_at: %s\ncompleted_at: %s\ntitle: %s\n--- summary\n%s\n--- text\n%s\n",
-		o.Status, o.Conclusion, o.ExternalID, o.DetailsURL, o.StartedAt.Format("15:04:05"), o.CompletedAt.Format("15:04:05"), o.Title, o.Summary, o.Text)
+	var ann strings.Builder
+	for _, a := range o.Annotations {
+		fmt.Fprintf(&ann, "- %s:%d-%d %s %q: %s\n", a.GetPath(), a.GetStartLine(), a.GetEndLine(), a.GetAnnotationLevel(), a.GetTitle(), a.GetMessage())
+	}
+	return fmt.Sprintf("name: %s\nstatus: %s\nconclusion: %s\nexternal_id: %s\ndetails_url: %s\nstarted_at: %s\ncompleted_at: %s\ntitle: %s\n--- summary\n%s\n--- text\n%s\n--- annotations\n%s",
+		o.Name, o.Status, o.Conclusion, o.ExternalID, o.DetailsURL, o.StartedAt.Format("15:04:05"), o.CompletedAt.Format("15:04:05"), o.Title, o.Summary, o.Text, ann.String())
 }
 
 // The excerpt keeps whole lines (2000 bytes each here), so it fills the limit to within a line.

@@ -16,8 +16,11 @@ func TestOptions(t *testing.T) {
 		"defaults":                {},
 		"shared flags validated":  {args: []string{"--workers=0"}, want: "--workers"},
 		"no log lines":            {args: []string{"--log-lines=0"}, want: "--log-lines"},
-		"negative settle":         {args: []string{"--settle=-1s"}, want: "--settle"},
-		"settle too long":         {args: []string{"--settle=2m"}, want: "--settle"},
+		"negative classify wait":  {args: []string{"--classify-wait=-1s"}, want: "--classify-wait"},
+		"classify wait too long":  {args: []string{"--classify-wait=2m"}, want: "--classify-wait"},
+		"progress too often":      {args: []string{"--progress-interval=1s"}, want: "--progress-interval"},
+		"progress off":            {args: []string{"--progress-interval=0"}},
+		"usage too often":         {args: []string{"--usage-interval=1s"}, want: "--usage-interval"},
 		"stuck threshold too low": {args: []string{"--stuck-after=10s"}, want: "--stuck-after"},
 	}
 	for name, tc := range tests {
@@ -34,6 +37,9 @@ func TestOptions(t *testing.T) {
 			}
 			assert.NilError(t, err)
 			assert.Equal(t, o.LeaseName, "catalyst-reporter")
+			if len(tc.args) == 0 {
+				assert.Equal(t, o.Workers, defaultWorkers)
+			}
 		})
 	}
 }

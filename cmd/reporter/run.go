@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -24,8 +25,18 @@ func run(ctx context.Context, o options) error {
 	controller := reporter.NewController(reporter.Deps{
 		Kube: b.Kube, Tekton: b.Tekton, GitHub: reporter.ClientsFrom(b.GitHub), Config: b.Config, Log: b.Log,
 		Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "catalyst-reporter"}),
-		Metrics:  reporter.NewMetrics(b.Registry), LogLines: o.LogLines, Settle: o.Settle, StuckAfter: o.StuckAfter,
+		Metrics:  reporter.NewMetrics(b.Registry), LogLines: o.LogLines, ClassifyWait: o.ClassifyWait, StuckAfter: o.StuckAfter,
+		ProgressInterval: progress(o.ProgressInterval), CommentOnly: b.GitHub.TokenMode(),
+		Usage: &reporter.UsagePoller{Kube: b.Kube, Interval: o.UsageInterval, Log: b.Log.Named("usage")},
 	})
 	return setup.RunController(ctx, o.ControllerOptions, b.Kube, setup.NewMux(b.Kube, b.Registry), b.Log,
 		func(ctx context.Context) error { return controller.Run(ctx, o.Workers) })
+}
+
+// progress maps the flag's 0 (off) to the controller's negative.
+func progress(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-github/v62/github"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
@@ -19,10 +21,12 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/poll"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"knative.dev/pkg/apis"
 
 	"github.com/catalyst-preview/catalyst/e2e/cluster"
@@ -87,11 +91,18 @@ func newStack(t *testing.T) *stack {
 // returns once every worker has stopped.
 func (s *stack) startReporter(t *testing.T) (stop func()) {
 	t.Helper()
+	return s.startReporterAs(t, s.kube, s.tekton)
+}
+
+// startReporterAs runs a reporter with the given clients (an identity with the reporter's own
+// RBAC, say).
+func (s *stack) startReporterAs(t *testing.T, kube kubernetes.Interface, tekton tektonclient.Interface) (stop func()) {
+	t.Helper()
 	clients, err := githubapp.NewApp(githubapp.AppConfig{AppID: s.sim.AppID(), PrivateKeyPEM: s.sim.PrivateKeyPEM(), BaseURL: s.sim.URL() + "/"},
 		zaptest.NewLogger(t), nil)
 	assert.NilError(t, err)
 	c := NewController(Deps{
-		Kube: s.kube, Tekton: s.tekton, GitHub: ClientsFrom(clients), Config: testConfig(t),
+		Kube: kube, Tekton: tekton, GitHub: ClientsFrom(clients), Config: testConfig(t),
 		Log: zaptest.NewLogger(t).Named("reporter"), Metrics: s.metrics, ClassifyWait: 500 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,7 +139,7 @@ spec:
     - name: deploy
       runAfter: [build]
       taskSpec:
-        results: [{name: url}]
+        results: [{name: url}, {name: diagnostics}]
         steps:
         - {name: fetch, image: example.invalid/git, command: [git, fetch]}
         - {name: helm, image: example.invalid/step, command: [preview-step, deploy]}
@@ -341,4 +352,118 @@ func (s *stack) waitPod(t *testing.T, task string) string {
 		return poll.Success()
 	}, waitLong...)
 	return name
+}
+
+// The deploy step's diagnostics result reaches the pull request as Check Run annotations on the
+// files, and as a short list in the comment: Tekton keeps a failed TaskRun's results.
+func TestE2EDiagnosticsBecomeAnnotations(t *testing.T) {
+	s := newStack(t)
+	s.startReporter(t)
+	diags, err := preview.EncodeDiagnostics(stepDiagnostics[preview.DiagnosticTemplate])
+	assert.NilError(t, err)
+	s.createRun(t, map[string]string{
+		cluster.ForTask(cluster.AnnotationFail, "deploy"):    "3",
+		cluster.ForTask(cluster.AnnotationResults, "deploy"): cluster.ResultsMessage(map[string]string{preview.ResultDiagnostics: diags}),
+	})
+	run, comment := s.waitGitHub(t, "completed", "failure", "failed in deploy")
+	anns := s.sim.Annotations(testRepo, run.GetID())
+	assert.Equal(t, len(anns), 2, "%v", anns)
+	assert.Equal(t, anns[0].GetPath(), "charts/example-app/templates/deployment.yaml")
+	assert.Equal(t, anns[0].GetStartLine(), 24)
+	assert.Equal(t, anns[0].GetAnnotationLevel(), "failure")
+	assert.Check(t, is.Contains(anns[0].GetMessage(), "nil pointer evaluating interface {}.port"))
+	assert.Check(t, is.Contains(comment.GetBody(), "- Chart template error in `charts/example-app/templates/ingress.yaml:7` (included from `charts/example-app/templates/_helpers.tpl:12`): `function \"nosuchfunc\" not defined`"))
+}
+
+// With the reporter's own RBAC minus Secrets, the apiserver refuses the secret reads, and the
+// report shows no excerpt, saying the logs are withheld. The same rules, with Secrets, are what
+// the reporter needs (the chart's ClusterRole).
+func TestE2EForbiddenSecretsWithholdTheExcerpt(t *testing.T) {
+	s := newStack(t)
+	user := "catalyst-reporter-" + s.ns
+	rules := ReporterRules()
+	var withoutSecrets []rbacv1.PolicyRule
+	for _, r := range rules {
+		if !slices.Contains(r.Resources, "secrets") {
+			withoutSecrets = append(withoutSecrets, r)
+		}
+	}
+	assert.Assert(t, len(withoutSecrets) == len(rules)-1)
+	ctx := t.Context()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: withoutSecrets}
+	_, err := s.kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}}
+	_, err = s.kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		assert.Check(t, s.kube.RbacV1().ClusterRoleBindings().Delete(ctx, user, metav1.DeleteOptions{}))
+		assert.Check(t, s.kube.RbacV1().ClusterRoles().Delete(ctx, user, metav1.DeleteOptions{}))
+	})
+	cfg := rest.CopyConfig(s.c.RESTConfig())
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	kube, err := kubernetes.NewForConfig(cfg)
+	assert.NilError(t, err)
+	tekton, err := tektonclient.NewForConfig(cfg)
+	assert.NilError(t, err)
+	_, err = kube.CoreV1().Secrets(s.ns).Get(ctx, "shop-db", metav1.GetOptions{})
+	assert.Assert(t, apierrors.IsForbidden(err), "the apiserver decides: %v", err)
+
+	s.startReporterAs(t, kube, tekton)
+	s.createRun(t, map[string]string{
+		cluster.ForTask(cluster.AnnotationHold, "deploy"): "true",
+		cluster.ForTask(cluster.AnnotationFail, "deploy"): "3",
+	})
+	pod := s.waitPod(t, "deploy")
+	assert.NilError(t, s.c.SetPodLogs(ctx, s.ns, pod, "step-fetch", "connecting to postgres://shop:hunter2-db-password@db\n"))
+	assert.NilError(t, cluster.Release(ctx, s.kube, s.ns, "deploy-4f1c2d3e5a6b-1", "deploy"))
+	run, comment := s.waitGitHub(t, "completed", "failure", "failed in deploy")
+	for _, text := range []string{run.GetOutput().GetText(), comment.GetBody()} {
+		assert.Check(t, is.Contains(text, "The log excerpt is withheld"))
+		assert.Check(t, is.Contains(text, "is forbidden"))
+		assert.Check(t, !strings.Contains(text, "hunter2"))
+	}
+}
+
+// No metrics-server here: the metrics API is not served, and the usage gauge falls back to
+// what the ResourceQuota records, saying so.
+func TestE2EUsageFallsBackToQuota(t *testing.T) {
+	s := newStack(t)
+	sample, err := (&UsagePoller{Kube: s.kube}).Poll(t.Context())
+	assert.NilError(t, err)
+	assert.Check(t, !sample.served, "metrics.k8s.io is not served by the local control plane")
+
+	quota := decode[corev1.ResourceQuota](t, `
+metadata: {name: catalyst-quota, labels: {catalyst.dev/managed: "true"}}
+spec: {hard: {requests.cpu: "4", requests.memory: 8Gi}}`)
+	quota.Namespace = s.ns
+	_, err = s.kube.CoreV1().ResourceQuotas(s.ns).Create(t.Context(), quota, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	reg := prometheus.NewPedanticRegistry()
+	s.metrics = NewMetrics(reg)
+	s.startReporter(t)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		mfs, err := reg.Gather()
+		if err != nil {
+			return poll.Error(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "catalyst_reporter_namespace_usage" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["namespace"] == s.ns && labels["source"] == "quota" && labels["resource"] == "cpu" {
+					return poll.Success()
+				}
+			}
+		}
+		return poll.Continue("no usage series for %s yet", s.ns)
+	}, waitLong...)
 }

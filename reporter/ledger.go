@@ -76,6 +76,9 @@ func fingerprint(r Report, surface string, interval time.Duration) string {
 		key = append(key, r.Gate)
 	case PhaseQueued:
 		if surface == surfaceComment {
+			// Learning the position is news (the first one is shown at once); moving up in
+			// the queue is progress.
+			key = append(key, strconv.FormatBool(r.QueuePosition > 0))
 			progress = append(progress, strconv.Itoa(queueBucket(r.QueuePosition)))
 		}
 	case PhaseRunning:

@@ -248,6 +248,9 @@ func TestFingerprintSeparatesStateFromProgress(t *testing.T) {
 		assert.Equal(t, fp(queued, surfaceComment) == fp(moved, surfaceComment), same, "comment at position %d", pos)
 		assert.Equal(t, stateOfEntry(fp(queued, surfaceComment)), stateOfEntry(fp(moved, surfaceComment)), "a move is progress")
 	}
+	unknown := queued
+	unknown.QueuePosition = 0
+	assert.Assert(t, stateOfEntry(fp(queued, surfaceComment)) != stateOfEntry(fp(unknown, surfaceComment)), "learning the position is news")
 
 	for _, other := range []string{"queued", "succeeded", "failed-application", "superseded"} {
 		assert.Assert(t, stateOfEntry(fp(running, surfaceComment)) != stateOfEntry(fp(fixtures[other].report(t), surfaceComment)), other)

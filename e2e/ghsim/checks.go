@@ -72,9 +72,34 @@ func checkOutput(w http.ResponseWriter, o *github.CheckRunOutput) bool {
 		invalid(w, "CheckRun", "output.summary", "missing_field")
 		return false
 	}
-	o.AnnotationsCount = github.Int(len(o.Annotations))
-	o.Annotations = nil // stored apart on GitHub; not returned
+	// GitHub takes at most 50 annotations per request, each with a path, start and end
+	// lines, a level and a message.
+	if len(o.Annotations) > 50 {
+		invalid(w, "CheckRun", "output.annotations", "too_many")
+		return false
+	}
+	for _, a := range o.Annotations {
+		if a.GetPath() == "" || a.StartLine == nil || a.EndLine == nil || a.GetMessage() == "" ||
+			!slices.Contains([]string{"notice", "warning", "failure"}, a.GetAnnotationLevel()) {
+			invalid(w, "CheckRun", "output.annotations", "invalid")
+			return false
+		}
+	}
 	return true
+}
+
+// keepAnnotations stores a request's annotations apart, as GitHub does: they add to the
+// run's (never replace), and the run shows only their count.
+func keepAnnotations(r *repoRec, run *github.CheckRun, o *github.CheckRunOutput) {
+	if o == nil {
+		return
+	}
+	if r.annotations == nil {
+		r.annotations = map[int64][]*github.CheckRunAnnotation{}
+	}
+	r.annotations[run.GetID()] = append(r.annotations[run.GetID()], o.Annotations...)
+	o.AnnotationsCount = github.Int(len(r.annotations[run.GetID()]))
+	o.Annotations = nil // stored apart on GitHub; not returned
 }
 
 func (s *Sim) createCheckRun(w http.ResponseWriter, r *http.Request, c *request) {
@@ -120,6 +145,7 @@ func (s *Sim) createCheckRun(w http.ResponseWriter, r *http.Request, c *request)
 		run.Status = github.String("completed")
 		run.CompletedAt = cmp.Or(run.CompletedAt, now)
 	}
+	keepAnnotations(c.repo, run, in.Output)
 	c.repo.checkRuns = append(c.repo.checkRuns, run)
 	writeJSON(w, http.StatusCreated, run)
 }
@@ -173,6 +199,7 @@ func (s *Sim) updateCheckRun(w http.ResponseWriter, r *http.Request, c *request)
 	}
 	run.DetailsURL = cmp.Or(in.DetailsURL, run.DetailsURL)
 	run.ExternalID = cmp.Or(in.ExternalID, run.ExternalID)
+	keepAnnotations(c.repo, run, in.Output)
 	run.Output = cmp.Or(in.Output, run.Output)
 	now := &github.Timestamp{Time: s.now().UTC()}
 	switch {

@@ -33,6 +33,21 @@ func (s *Sim) Comments(repo string, number int) []*github.IssueComment {
 	return out
 }
 
+// Annotations are the annotations a check run received, in the order sent.
+func (s *Sim) Annotations(repo string, checkRunID int64) []*github.CheckRunAnnotation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[repo]
+	if r == nil {
+		return nil
+	}
+	var out []*github.CheckRunAnnotation
+	for _, a := range r.annotations[checkRunID] {
+		out = append(out, clone(a))
+	}
+	return out
+}
+
 // CheckRuns returns every check run of a commit, oldest first.
 func (s *Sim) CheckRuns(repo, sha string) []*github.CheckRun {
 	s.mu.Lock()

@@ -29,10 +29,11 @@ type repoRec struct {
 	defaultBranch string
 	nextNumber    int
 	pulls         map[int]*github.PullRequest
-	issueIDs      map[int]int64          // PR number → ID of its issue
-	comments      []*github.IssueComment // in creation order
-	commentIssue  map[int64]int          // comment ID → issue number
-	checkRuns     []*github.CheckRun     // in creation order
+	issueIDs      map[int]int64                          // PR number → ID of its issue
+	comments      []*github.IssueComment                 // in creation order
+	commentIssue  map[int64]int                          // comment ID → issue number
+	checkRuns     []*github.CheckRun                     // in creation order
+	annotations   map[int64][]*github.CheckRunAnnotation // check run ID → annotations, in the order sent
 	suites        map[string]*github.CheckSuite
 	collaborators map[string]string // login → admin|write|read
 	pushes        map[int]int       // PR number → pushes, for SHAs

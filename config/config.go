@@ -37,6 +37,10 @@ type GitHub struct {
 	PrivateKeyFile string `json:"privateKeyFile,omitempty"`
 	// TokenFile selects a personal access token instead of an App (development only).
 	TokenFile string `json:"tokenFile,omitempty"`
+	// CopyTokenToPreviews copies the token of TokenFile into every PR namespace for the
+	// pipeline's git fetch. Off by default: that token carries all of its owner's rights, and
+	// every pod of every preview could read it. Without it, token mode fetches anonymously.
+	CopyTokenToPreviews bool `json:"copyTokenToPreviews,omitempty"`
 	// WebhookSecretFiles holds one or two files; two let a secret be rotated without downtime.
 	WebhookSecretFiles []string `json:"webhookSecretFiles"`
 	// SetupDocsURL is linked from the notice on a pull request of an unconfigured repository.
@@ -112,6 +116,18 @@ type Preview struct {
 	// because BuildKit rootless (the build task) needs unconfined seccomp and AppArmor
 	// profiles, which "baseline" forbids; use "baseline" with a builder that does not.
 	PodSecurity string `json:"podSecurity,omitempty"`
+	// BuildNamespace is where image builds run, as TaskRuns the trigger creates for each
+	// pipeline's build step (Pod Security "privileged": rootless BuildKit needs unconfined
+	// seccomp and AppArmor). Its ServiceAccount has no RBAC and no token; no PR's chart can
+	// place a pod there.
+	BuildNamespace string `json:"buildNamespace,omitempty"`
+	// RegistryAuthSecret names a Secret in SecretsNamespace holding the registry push
+	// credential (key .dockerconfigjson). It is copied into BuildNamespace for each build and
+	// deleted when the build ends; it never enters a PR namespace. Empty: push anonymously.
+	RegistryAuthSecret string `json:"registryAuthSecret,omitempty"`
+	// Egress lists what pods may reach outside their namespace (DNS, API server, git host,
+	// registry).
+	Egress Egress `json:"egress,omitempty"`
 }
 
 // Quota is the ResourceQuota of a preview namespace (hard limits).
@@ -204,7 +220,6 @@ const (
 	DefaultIngressNamespace  = "ingress-nginx"
 	DefaultIngressClass      = "nginx"
 	DefaultHealthPath        = "/healthz"
-	DefaultPodSecurity       = "privileged"
 	DefaultSetupDocsURL      = "https://github.com/catalyst-preview/catalyst#configuration"
 	DefaultGlobalConcurrency = 10
 	DefaultRepoConcurrency   = 5
@@ -235,6 +250,8 @@ func (c *Config) Default() {
 	setDefault(&p.DeployPipeline, DefaultDeployPipeline)
 	setDefault(&p.SecretsNamespace, DefaultSecretsNamespace)
 	setDefault(&p.PodSecurity, DefaultPodSecurity)
+	setDefault(&p.BuildNamespace, DefaultBuildNamespace)
+	p.Egress.defaults()
 	if p.CleanupPipeline == nil {
 		s := DefaultCleanupPipeline
 		p.CleanupPipeline = &s
@@ -382,11 +399,7 @@ func (c *Config) Validate() error {
 			bad("preview.healthInsecureSkipVerify", "set either preview.healthCABundle or preview.healthInsecureSkipVerify, not both")
 		}
 	}
-	switch p.PodSecurity {
-	case "privileged", "baseline", "restricted":
-	default:
-		bad("preview.podSecurity", "must be privileged, baseline or restricted, got %q", p.PodSecurity)
-	}
+	c.validateSecurity(bad)
 	if p.Concurrency.Global < 0 {
 		bad("preview.concurrency.global", "must not be negative")
 	}

@@ -39,6 +39,9 @@ func TestParseDefaults(t *testing.T) {
 	assert.Equal(t, c.Preview.Retry.MaxAttempts, 3)
 	assert.Equal(t, c.Preview.ResyncInterval.Duration, 5*time.Minute)
 	assert.Equal(t, c.Repositories[0].HealthPath, "/healthz")
+	assert.Equal(t, c.Preview.BuildNamespace, "catalyst-builds")
+	assert.DeepEqual(t, c.Preview.Egress.DNS, []EgressTarget{{Namespace: "kube-system", Ports: []string{"53/UDP", "53/TCP"}}})
+	assert.Check(t, !c.GitHub.CopyTokenToPreviews)
 	r, ok := c.Repository("ACME/Shop")
 	assert.Assert(t, ok, "repository names are case-insensitive like GitHub's")
 	assert.Equal(t, r.ChartPath, "charts/shop")
@@ -73,6 +76,32 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		"CA bundle is not PEM":          {edit: "  registry: registry.example.com/p=>  registry: r/p\n  healthCABundle: not a certificate", want: "preview.healthCABundle: no PEM certificate found"},
 		"CA bundle holds a key": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  healthCABundle: |\n    -----BEGIN PRIVATE KEY-----\n    AAAA\n    -----END PRIVATE KEY-----",
 			want: `preview.healthCABundle: PEM block 1 is "PRIVATE KEY", want CERTIFICATE`},
+		"build namespace is the secrets namespace": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  buildNamespace: catalyst-secrets",
+			want: "preview.buildNamespace: must differ from preview.secretsNamespace"},
+		"build namespace looks like a PR namespace": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  buildNamespace: pr-builds",
+			want: "preview.buildNamespace: must not start with pr-"},
+		"previews may reach the builds": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  auxiliaryNamespaces: [catalyst-builds]",
+			want: "preview.auxiliaryNamespaces: must not include the builds namespace"},
+		"bad registry secret": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  registryAuthSecret: Not_A_Name",
+			want: "preview.registryAuthSecret"},
+		"egress target with namespace and cidr": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    git: [{namespace: git, cidr: 10.0.0.0/8}]",
+			want: "preview.egress.git[0]: set namespace or cidr, not both"},
+		"egress target to the builds": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    registry: [{namespace: catalyst-builds}]",
+			want: "preview.egress.registry[0].namespace: must not be the builds namespace"},
+		"egress cidr not canonical": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    git: [{cidr: 140.82.112.3/20}]",
+			want: "preview.egress.git[0].cidr"},
+		"egress except outside": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    build: [{cidr: 10.0.0.0/8, except: [192.168.0.0/16]}]",
+			want: "preview.egress.build[0].except[0]"},
+		"egress pod labels on a cidr": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    git: [{cidr: 10.0.0.0/8, podLabels: {a: b}}]",
+			want: "preview.egress.git[0].podLabels: applies to namespace only"},
+		"egress bad port": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    dns: [{cidr: 169.254.20.10/32, ports: [53/ICMP]}]",
+			want: "preview.egress.dns[0].ports[0]"},
+		"egress port out of range": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    git: [{cidr: 10.0.0.0/8, ports: [\"70000\"]}]",
+			want: "preview.egress.git[0].ports[0]"},
+		"no dns": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  egress:\n    dns: []",
+			want: "preview.egress.dns: must list at least one target"},
+		"token copy without a token": {edit: "  webhookSecretFiles: [/s]=>  webhookSecretFiles: [/s]\n  copyTokenToPreviews: true",
+			want: "github.copyTokenToPreviews: only applies with github.tokenFile"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -168,4 +197,15 @@ func TestExampleConfigIsValid(t *testing.T) {
 		_, err := Load(m)
 		assert.NilError(t, err, m)
 	}
+}
+
+func TestEgressPorts(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(minimal, "  registry: registry.example.com/p", `  registry: registry.example.com/p
+  egress:
+    dns: [{cidr: 169.254.20.10/32, ports: [53/udp, "53"]}]
+    git: [{cidr: 140.82.112.0/20, except: [140.82.112.0/24], ports: ["443"]}]
+    registry: [{namespace: registry, podLabels: {app: registry}, ports: ["5000"]}]`, 1)))
+	assert.NilError(t, err)
+	assert.DeepEqual(t, c.Preview.Egress.DNS[0].ParsedPorts(), []Port{{53, "UDP"}, {53, "TCP"}})
+	assert.DeepEqual(t, c.Preview.Egress.Git[0].ParsedPorts(), []Port{{443, "TCP"}})
 }

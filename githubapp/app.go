@@ -49,19 +49,20 @@ func (a *Adapter) BotLogin(ctx context.Context) (string, error) {
 	return login, nil
 }
 
-// InstallationToken mints a short-lived installation token, optionally
-// limited to some repositories (names without owner), for git fetches in
-// pipelines. It uses the App JWT, so it works for any installation of the
-// App. In token mode it returns the static token without an expiry.
+// InstallationToken mints a short-lived installation token for a pipeline's git fetch. The
+// token can only read the contents (and metadata) of the named repositories (names without
+// owner, at least one): whatever holds it — every pod of a preview namespace can — cannot write
+// Check Runs, comment, or read another repository. It uses the App JWT, so it works for any
+// installation of the App. In token mode it returns the static token without an expiry.
 func (a *Adapter) InstallationToken(ctx context.Context, installationID int64, repos []string) (*github.InstallationToken, error) {
 	c := a.clients
 	if c.tokenMode() {
 		return &github.InstallationToken{Token: github.String(c.token)}, nil
 	}
-	var opts *github.InstallationTokenOptions
-	if len(repos) > 0 {
-		opts = &github.InstallationTokenOptions{Repositories: repos}
+	if len(repos) == 0 {
+		return nil, fmt.Errorf("installation %d token: refusing a token for every repository of the installation", installationID)
 	}
+	opts := &github.InstallationTokenOptions{Repositories: repos, Permissions: PipelineTokenPermissions()}
 	var tok *github.InstallationToken
 	err := c.appGuard.do(ctx, "create installation token", func(ctx context.Context) (r *github.Response, err error) {
 		tok, r, err = c.app.Apps.CreateInstallationToken(ctx, installationID, opts)
@@ -71,4 +72,9 @@ func (a *Adapter) InstallationToken(ctx context.Context, installationID int64, r
 		return nil, fmt.Errorf("installation %d token: %w", installationID, err)
 	}
 	return tok, nil
+}
+
+// PipelineTokenPermissions are the only permissions of the token given to pipelines.
+func PipelineTokenPermissions() *github.InstallationPermissions {
+	return &github.InstallationPermissions{Contents: github.String("read")}
 }

@@ -36,6 +36,10 @@ func TestInstallationTokenForPipelines(t *testing.T) {
 	assert.Equal(t, tok.GetToken(), "ghs_test_9_1")
 	assert.Assert(t, !tok.GetExpiresAt().IsZero())
 	assert.DeepEqual(t, f.tokenBody[9].Repositories, []string{"shop"})
+	assert.DeepEqual(t, f.tokenBody[9].Permissions, &github.InstallationPermissions{Contents: github.String("read")})
+
+	_, err = f.adapter(1).InstallationToken(t.Context(), 9, nil)
+	assert.ErrorContains(t, err, "refusing a token for every repository")
 }
 
 func TestBotLoginIsCached(t *testing.T) {

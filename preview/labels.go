@@ -139,6 +139,33 @@ const (
 // comment is edited a last time ("environment removed") before the namespace goes away.
 const FinalizerReport = Prefix + "report"
 
+// Annotations on the Secrets the trigger copies into PR namespaces.
+const (
+	AnnotationCopiedFrom    = Prefix + "copied-from"    // namespace/name of the source Secret
+	AnnotationSourceVersion = Prefix + "source-version" // uid/resourceVersion of the source when copied (never a hash of its data)
+)
+
 // GitTokenSecret is the Secret in each PR namespace holding the installation token (key "token")
 // for the pipeline's git fetch: the trigger writes it, the reporter masks its value in logs.
 const GitTokenSecret = "catalyst-git-token"
+
+// Build isolation: the pipeline's build step is a Tekton custom task (BuildAPIVersion,
+// BuildKind); the trigger's build controller runs it as a TaskRun of the catalyst-build Task in
+// the builds namespace (config preview.buildNamespace) and mirrors it onto the CustomRun.
+const (
+	BuildAPIVersion = "catalyst.dev/v1alpha1"
+	BuildKind       = "ImageBuild"
+	// BuilderServiceAccount runs build pods: no RBAC, no token.
+	BuilderServiceAccount = "catalyst-builder"
+)
+
+// Labels on build TaskRuns (and their pods and credentials Secrets) in the builds namespace,
+// besides the labels copied from the CustomRun (the PipelineRun's: catalyst.dev/repo, pr, sha,
+// tekton.dev/pipelineRun, tekton.dev/pipelineTask=build, ...).
+const (
+	LabelBuild           = Prefix + "build"            // "true" on everything the build controller writes there
+	LabelRunNamespace    = Prefix + "run-namespace"    // the PR namespace of the CustomRun
+	LabelCustomRun       = Prefix + "customrun"        // the CustomRun's name
+	LabelCustomRunUID    = Prefix + "customrun-uid"    // the CustomRun's uid: a recreated CustomRun never adopts an old build
+	LabelBuildsNamespace = Prefix + "builds-namespace" // "true" on the builds namespace itself
+)

@@ -133,3 +133,15 @@ func stableHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return lowerBase32.EncodeToString(sum[:])[:hashLength]
 }
+
+// ImageRef is the image a pull request's head is built as: {registry}/{repo}:pr-{n}-{sha12},
+// the repository name lower-cased as image references require. The build controller refuses
+// to push anything else, so a build can only ever overwrite its own pull request's tags.
+func ImageRef(registry, fullRepo string, pr int, sha string) string {
+	_, name := SplitRepo(fullRepo)
+	tag := "pr-" + strconv.Itoa(pr) + "-" + sha
+	if len(sha) > 12 {
+		tag = "pr-" + strconv.Itoa(pr) + "-" + sha[:12]
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + strings.ToLower(name) + ":" + tag
+}

@@ -61,6 +61,9 @@ func (c *Controller) provision(ctx context.Context, rec prRecord, repoCfg config
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := c.prune(ctx, rec.Name, desired, log); err != nil {
+		return err
+	}
 	now := c.Now().UTC().Format(time.RFC3339)
 	meta[preview.AnnotationProvisionedHash] = &fp
 	meta[preview.AnnotationProvisionedAt] = &now
@@ -68,10 +71,49 @@ func (c *Controller) provision(ctx context.Context, rec prRecord, repoCfg config
 	return nil
 }
 
+// prune deletes what the trigger applied into the namespace before and no longer wants: the
+// copy of a secret removed from the repository's configuration, the auxiliary or git policy of
+// a target removed from it, a Pipeline or Task no longer referenced. Everything the trigger
+// writes carries the managed label; the git token Secret is kept by name (ensureGitToken owns it).
+func (c *Controller) prune(ctx context.Context, namespace string, desired children, log *zap.Logger) error {
+	keep := map[string]bool{"Secret/" + preview.GitTokenSecret: true}
+	for _, o := range desired.Objects {
+		if m, err := metaOf(o); err == nil {
+			keep[o.GetObjectKind().GroupVersionKind().Kind+"/"+m.GetName()] = true
+		}
+	}
+	selector := preview.LabelManaged + "=" + preview.ManagedTrue
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(applyConcurrency)
+	for kind, gvr := range resourceOf {
+		g.Go(func() error {
+			res := c.Dynamic.Resource(gvr).Namespace(namespace)
+			list, err := res.List(gctx, metav1.ListOptions{LabelSelector: selector})
+			if err != nil {
+				return fmt.Errorf("list %s of %s to prune: %w", gvr.Resource, namespace, err)
+			}
+			for _, item := range list.Items {
+				if keep[kind+"/"+item.GetName()] {
+					continue
+				}
+				uid := item.GetUID()
+				err := res.Delete(gctx, item.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+				if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+					return fmt.Errorf("prune %s %s/%s: %w", kind, namespace, item.GetName(), err)
+				}
+				log.Info("pruned object no longer configured", zap.String("kind", kind), zap.String("name", item.GetName()))
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
 // sources reads the Pipelines, Tasks and Secrets to copy from the informer caches.
 func (c *Controller) sources(repoCfg config.Repository) sources {
 	var src sources
 	p := c.Config.Preview
+	src.APIServer = c.apiServer.targets()
 	names := []string{p.DeployPipeline}
 	if p.CleanupPipeline != nil && *p.CleanupPipeline != "" {
 		names = append(names, *p.CleanupPipeline)

@@ -85,11 +85,14 @@ type Controller struct {
 	namespaces corelisters.NamespaceLister
 	pendings   corelisters.ConfigMapLister
 	secrets    corelisters.SecretLister
+	apiServer  apiServerListers
 	runs       tektonlisters.PipelineRunLister
 	taskRuns   tektonlisters.TaskRunLister
 	pipelines  tektonlisters.PipelineLister
 	tasks      tektonlisters.TaskLister
 	synced     []cache.InformerSynced
+
+	apiServerInformers []cache.SharedIndexInformer
 }
 
 // informerResync re-delivers every cached object periodically so that a missed event or a
@@ -130,6 +133,9 @@ func NewController(d Deps) *Controller {
 	c.sourceInformers = informers.NewSharedInformerFactoryWithOptions(d.Kube, informerResync, informers.WithNamespace(d.Config.Preview.SecretsNamespace))
 	c.tektonInformers = tektoninformers.NewSharedInformerFactoryWithOptions(d.Tekton, informerResync, tektoninformers.WithTweakListOptions(managed))
 	c.tektonSources = tektoninformers.NewSharedInformerFactoryWithOptions(d.Tekton, informerResync, tektoninformers.WithNamespace(d.Config.Preview.PipelineNamespace))
+	apiInformers := newAPIServerInformers(d.Kube)
+	c.apiServer = apiInformers.listers
+	c.apiServerInformers = apiInformers.informers
 
 	nsInformer := c.kubeInformers.Core().V1().Namespaces()
 	cmInformer := c.systemInformers.Core().V1().ConfigMaps()
@@ -177,6 +183,10 @@ func NewController(d Deps) *Controller {
 		}
 	}))
 	sourceChanged := handler(func(any) { c.queue.Add(key{Kind: keySources}) })
+	for _, inf := range c.apiServerInformers {
+		_, _ = inf.AddEventHandler(sourceChanged)
+		c.synced = append(c.synced, inf.HasSynced)
+	}
 	_, _ = secretInformer.Informer().AddEventHandler(sourceChanged)
 	_, _ = plInformer.Informer().AddEventHandler(sourceChanged)
 	_, _ = taskInformer.Informer().AddEventHandler(sourceChanged)
@@ -204,6 +214,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer c.queue.ShutDown()
 	for _, f := range []interface{ Start(<-chan struct{}) }{c.kubeInformers, c.systemInformers, c.sourceInformers, c.tektonInformers, c.tektonSources} {
 		f.Start(ctx.Done())
+	}
+	for _, inf := range c.apiServerInformers {
+		go inf.Run(ctx.Done())
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return fmt.Errorf("wait for informer caches: %w", ctx.Err())

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,14 +60,44 @@ func TestIntegrationOpenProvisionsAndDeploys(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, nsObj.Labels["pod-security.kubernetes.io/audit"], "restricted")
 
-	// The pipeline's service account may act in its namespace only.
-	allowed := func(namespace string) bool {
-		review, err := s.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sarFor(ns, namespace), metav1.CreateOptions{})
+	// The pipeline's service account may act in its namespace only, and there only as far as
+	// deploy, health check and cleanup need: RBAC decides, on the Role the trigger wrote.
+	other := preview.NamespaceName(s.repo, d.Number+1000)
+	for _, tc := range []struct {
+		namespace, verb, group, resource string
+		want                             bool
+	}{
+		{ns, "create", "apps", "deployments", true},
+		{ns, "get", "", "secrets", true},
+		{ns, "list", "", "secrets", true}, // Helm's release records
+		{ns, "get", "", "pods/log", true},
+		{"default", "create", "apps", "deployments", false},
+		{other, "get", "", "secrets", false},
+		{other, "list", "", "pods", false},
+		{s.cfg.Preview.SecretsNamespace, "get", "", "secrets", false},
+		{s.cfg.Preview.SecretsNamespace, "list", "", "secrets", false},
+		{s.cfg.Preview.BuildNamespace, "list", "", "secrets", false},
+		{s.cfg.Preview.BuildNamespace, "create", "tekton.dev", "taskruns", false},
+		{ns, "watch", "", "secrets", false},
+		{ns, "create", "networking.k8s.io", "networkpolicies", false}, // would add its own egress
+		{ns, "delete", "networking.k8s.io", "networkpolicies", false},
+		{ns, "update", "", "resourcequotas", false},
+		{ns, "create", "rbac.authorization.k8s.io", "rolebindings", false},
+		{ns, "create", "apps", "daemonsets", false},
+		{ns, "create", "", "pods", false},
+		{ns, "create", "tekton.dev", "pipelineruns", false},
+		{ns, "create", "tekton.dev", "customruns", false},
+		{ns, "patch", "", "namespaces", false},
+	} {
+		sar := sarFor(ns, tc.namespace)
+		sar.Spec.ResourceAttributes.Verb, sar.Spec.ResourceAttributes.Group, sar.Spec.ResourceAttributes.Resource = tc.verb, tc.group, tc.resource
+		if sub, found := strings.CutPrefix(tc.resource, "pods/"); found {
+			sar.Spec.ResourceAttributes.Resource, sar.Spec.ResourceAttributes.Subresource = "pods", sub
+		}
+		review, err := s.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 		assert.NilError(t, err)
-		return review.Status.Allowed
+		assert.Check(t, is.Equal(review.Status.Allowed, tc.want), "%s %s/%s in %s: %s", tc.verb, tc.group, tc.resource, tc.namespace, review.Status.Reason)
 	}
-	assert.Check(t, allowed(ns), "pipeline may create deployments in its namespace")
-	assert.Check(t, !allowed("default"), "pipeline may not touch another namespace")
 
 	// Level-triggered: a redelivery and a full reconcile write nothing new.
 	rv := nsObj.ResourceVersion
@@ -343,4 +374,49 @@ func sarFor(ns, target string) *authorizationv1.SubjectAccessReview {
 			Namespace: target, Verb: "create", Group: "apps", Resource: "deployments",
 		},
 	}}
+}
+
+// What the trigger copied or created and the configuration no longer asks for — a secret
+// removed from the repository's list, the auxiliary namespaces' policy — is gone after the
+// next reconcile; the git token stays.
+func TestIntegrationPrunesWhatTheConfigurationDropped(t *testing.T) {
+	s := newStack(t, stackOptions{configure: func(c *config.Config) { c.Preview.AuxiliaryNamespaces = []string{"registry"} }})
+	ctx := t.Context()
+	d := s.open(ghsim.PROptions{Author: "alice", AuthorAssociation: "MEMBER"})
+	ns := s.namespaceOf(d.Number)
+	s.waitRun(ns, preview.PipelineRunName(preview.KindDeploy, d.HeadSHA, 1), reason("Succeeded"))
+	_, err := s.kube.CoreV1().Secrets(ns).Get(ctx, "shop-db", metav1.GetOptions{})
+	assert.NilError(t, err)
+	_, err = s.kube.NetworkingV1().NetworkPolicies(ns).Get(ctx, "catalyst-allow-auxiliary", metav1.GetOptions{})
+	assert.NilError(t, err)
+	nsObj, err := s.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, !strings.Contains(nsObj.Annotations[preview.AnnotationProvisionedHash], "hunter2"))
+
+	// The operator edits the configuration and restarts the trigger.
+	s.stop()
+	cfg := *s.cfg
+	cfg.Preview.AuxiliaryNamespaces = nil
+	cfg.Repositories = append([]config.Repository(nil), s.cfg.Repositories...)
+	cfg.Repositories[0].Secrets = nil
+	deps := s.ctrl.Deps
+	deps.Config = &cfg
+	restarted := NewController(deps)
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = restarted.Run(rctx, 2) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		_, errSecret := s.kube.CoreV1().Secrets(ns).Get(ctx, "shop-db", metav1.GetOptions{})
+		_, errPolicy := s.kube.NetworkingV1().NetworkPolicies(ns).Get(ctx, "catalyst-allow-auxiliary", metav1.GetOptions{})
+		if !apierrors.IsNotFound(errSecret) || !apierrors.IsNotFound(errPolicy) {
+			return poll.Continue("secret copy: %v, auxiliary policy: %v", errSecret, errPolicy)
+		}
+		return poll.Success()
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(100*time.Millisecond))
+	_, err = s.kube.CoreV1().Secrets(ns).Get(ctx, preview.GitTokenSecret, metav1.GetOptions{})
+	assert.NilError(t, err, "the git token is not a configured copy")
+	_, err = s.kube.NetworkingV1().NetworkPolicies(ns).Get(ctx, "catalyst-default-deny", metav1.GetOptions{})
+	assert.NilError(t, err)
 }

@@ -42,7 +42,7 @@ func deployRun(rec prRecord, n newRun, p config.Preview, r config.Repository, pe
 				param("repo-url", ann[preview.AnnotationCloneURL]),
 				param("revision", n.SHA),
 				param("pr-number", number),
-				param("image", imageRef(p.Registry, repo, number, n.SHA)),
+				param("image", preview.ImageRef(p.Registry, repo, rec.Number, n.SHA)),
 				param("chart-path", r.ChartPath),
 				param("values-file", r.ValuesFile),
 				param("preview-host", ann[preview.AnnotationPreviewHost]),
@@ -119,17 +119,6 @@ func runLabels(rec prRecord, sha, kind string) map[string]string {
 		preview.LabelKind:        kind,
 		preview.LabelEnvironment: preview.EnvironmentPreview,
 	}
-}
-
-// imageRef is {registry}/{repo}:pr-{n}-{sha12}, with the repository name lower-cased as image
-// references require.
-func imageRef(registry, repo, number, sha string) string {
-	_, name := preview.SplitRepo(repo)
-	tag := "pr-" + number + "-" + sha
-	if len(sha) > 12 {
-		tag = "pr-" + number + "-" + sha[:12]
-	}
-	return strings.TrimSuffix(registry, "/") + "/" + strings.ToLower(name) + ":" + tag
 }
 
 // valuesOverlay passes repositories[].values to the deploy step as JSON (keys sorted, so the

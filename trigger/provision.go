@@ -11,10 +11,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/netpol"
 )
 
 // Names of the objects the trigger keeps in every PR namespace.
@@ -23,10 +23,6 @@ const (
 	quotaName              = "catalyst-quota"
 	limitRangeName         = "catalyst-limits"
 )
-
-// tektonManagedByLabel is set by Tekton on every TaskRun pod; the network policy lets those pods
-// reach the outside (git, registry, apiserver) while the application stays fenced in.
-const tektonManagedByLabel = "app.kubernetes.io/managed-by"
 
 // children are the desired objects of one PR namespace, applied with server-side apply.
 type children struct {
@@ -39,6 +35,8 @@ type sources struct {
 	Pipelines []*pipelinev1.Pipeline // deploy and cleanup pipelines
 	Tasks     []*pipelinev1.Task     // every task they reference
 	Missing   []string               // configured sources that do not exist (reported, not fatal)
+	// APIServer are the API server's addresses (default/kubernetes), for the egress policy.
+	APIServer []config.EgressTarget
 }
 
 // desiredChildren is the pure description of a PR namespace's contents.
@@ -73,7 +71,7 @@ func desiredChildren(namespace string, p config.Preview, r config.Repository, sr
 			}}},
 		},
 	)
-	objs = append(objs, networkPolicies(namespace, p, r, labels)...)
+	objs = append(objs, networkPolicies(namespace, p, r, src.APIServer, labels)...)
 	objs = append(objs,
 		&corev1.ServiceAccount{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
@@ -90,7 +88,10 @@ func desiredChildren(namespace string, p config.Preview, r config.Repository, sr
 			Data:       s.Data,
 			Immutable:  ptrTo(true),
 		}
-		copied.Annotations = map[string]string{preview.Prefix + "copied-from": s.Namespace + "/" + s.Name}
+		copied.Annotations = map[string]string{
+			preview.AnnotationCopiedFrom:    s.Namespace + "/" + s.Name,
+			preview.AnnotationSourceVersion: string(s.UID) + "/" + s.ResourceVersion,
+		}
 		objs = append(objs, copied)
 	}
 	for _, pl := range src.Pipelines {
@@ -110,23 +111,32 @@ func desiredChildren(namespace string, p config.Preview, r config.Repository, sr
 	return children{Objects: objs}
 }
 
-// networkPolicies deny everything by default and open exactly: traffic inside the namespace, DNS,
-// the ingress controller in, the auxiliary namespaces out, and the pipeline's own pods out (they
-// fetch source, pull base images, push images and talk to the API server).
-func networkPolicies(namespace string, p config.Preview, r config.Repository, labels map[string]string) []runtime.Object {
-	np := func(name string, spec networkingv1.NetworkPolicySpec) runtime.Object {
-		return &networkingv1.NetworkPolicy{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels},
-			Spec:       spec,
-		}
+// networkPolicies deny everything by default and open, for every pod of the namespace alike,
+// exactly: traffic inside the namespace, DNS, the ingress controller in, and out the API server
+// (the deploy, health check and cleanup steps call it), the git host (the deploy step fetches
+// the chart) and the auxiliary namespaces. No rule selects pods by label: the PR's chart can
+// give its pods any label, including every label of the pipeline's own pods.
+func networkPolicies(namespace string, p config.Preview, r config.Repository, apiServer []config.EgressTarget, labels map[string]string) []runtime.Object {
+	ingress, egress := networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress
+	objs := []runtime.Object{
+		netpol.Policy(namespace, "catalyst-default-deny", labels, nil, nil, ingress, egress),
+		netpol.Policy(namespace, "catalyst-allow-same-namespace", labels,
+			[]networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{netpol.SameNamespace()}}},
+			[]networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{netpol.SameNamespace()}}},
+			ingress, egress),
+		netpol.Policy(namespace, "catalyst-allow-dns", labels, nil, netpol.EgressRules(p.Egress.DNS), egress),
+		netpol.Policy(namespace, "catalyst-allow-ingress-controller", labels,
+			[]networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{netpol.InNamespace(p.IngressNamespace)}}}, nil, ingress),
 	}
-	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
-	nsSelector := func(name string) *metav1.LabelSelector {
-		return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": name}}
+	if len(p.Egress.APIServer) > 0 {
+		apiServer = p.Egress.APIServer
 	}
-	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
-	dns := intstr.FromInt32(53)
+	if len(apiServer) > 0 {
+		objs = append(objs, netpol.Policy(namespace, "catalyst-allow-apiserver", labels, nil, netpol.EgressRules(apiServer), egress))
+	}
+	if len(p.Egress.Git) > 0 {
+		objs = append(objs, netpol.Policy(namespace, "catalyst-allow-git", labels, nil, netpol.EgressRules(p.Egress.Git), egress))
+	}
 	aux := append(append([]string{}, p.AuxiliaryNamespaces...), r.AuxiliaryNamespaces...)
 	sort.Strings(aux)
 	var auxPeers []networkingv1.NetworkPolicyPeer
@@ -134,46 +144,27 @@ func networkPolicies(namespace string, p config.Preview, r config.Repository, la
 		if i > 0 && aux[i-1] == a {
 			continue
 		}
-		auxPeers = append(auxPeers, networkingv1.NetworkPolicyPeer{NamespaceSelector: nsSelector(a)})
-	}
-	objs := []runtime.Object{
-		np("catalyst-default-deny", networkingv1.NetworkPolicySpec{PolicyTypes: both}),
-		np("catalyst-allow-same-namespace", networkingv1.NetworkPolicySpec{
-			PolicyTypes: both,
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
-			Egress:      []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
-		}),
-		np("catalyst-allow-dns", networkingv1.NetworkPolicySpec{
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To:    []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsSelector("kube-system")}},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}},
-			}},
-		}),
-		np("catalyst-allow-ingress-controller", networkingv1.NetworkPolicySpec{
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsSelector(p.IngressNamespace)}}}},
-		}),
-		np("catalyst-allow-pipeline-egress", networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{tektonManagedByLabel: "tekton-pipelines"}},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-			Egress:      []networkingv1.NetworkPolicyEgressRule{{}},
-		}),
+		auxPeers = append(auxPeers, netpol.InNamespace(a))
 	}
 	if len(auxPeers) > 0 {
-		objs = append(objs, np("catalyst-allow-auxiliary", networkingv1.NetworkPolicySpec{
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-			Egress:      []networkingv1.NetworkPolicyEgressRule{{To: auxPeers}},
-		}))
+		objs = append(objs, netpol.Policy(namespace, "catalyst-allow-auxiliary", labels, nil,
+			[]networkingv1.NetworkPolicyEgressRule{{To: auxPeers}}, egress))
 	}
 	return objs
 }
 
 // fingerprint of the desired children: provisioning is skipped while it matches the namespace's
-// annotation, which keeps reconciles of a quiet namespace free of API writes.
+// annotation, which keeps reconciles of a quiet namespace free of API writes. Secret data is
+// left out: a hash of a low-entropy secret can be brute-forced from the annotation. A copy's
+// source uid and resourceVersion (in its annotations) stand for its content instead.
 func (c children) fingerprint() string {
 	h := sha256.New()
 	for _, o := range c.Objects {
+		if s, ok := o.(*corev1.Secret); ok {
+			redacted := *s
+			redacted.Data, redacted.StringData = nil, nil
+			o = &redacted
+		}
 		b, _ := json.Marshal(o)
 		h.Write(b)
 	}

@@ -305,8 +305,23 @@ func (c *Controller) postNotice(ctx context.Context, rec prRecord, n notice, met
 	return nil
 }
 
-// ensureGitToken keeps a fresh installation token in the namespace for the pipeline's fetch.
+// ensureGitToken keeps a fresh installation token in the namespace for the pipeline's fetch:
+// it can only read the repository's contents (githubapp.PipelineTokenPermissions). In token
+// mode the only token is the operator's own, with all its rights: it is copied only when
+// github.copyTokenToPreviews says so, and a copy made before is removed otherwise.
 func (c *Controller) ensureGitToken(ctx context.Context, rec prRecord, meta map[string]*string, log *zap.Logger) error {
+	if gh := c.Config.GitHub; gh.TokenFile != "" && !gh.CopyTokenToPreviews {
+		if rec.Ann[preview.AnnotationTokenExpiresAt] == "" {
+			return nil
+		}
+		err := c.Kube.CoreV1().Secrets(rec.Name).Delete(ctx, preview.GitTokenSecret, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("remove the operator's token from %s: %w", rec.Name, err)
+		}
+		meta[preview.AnnotationTokenExpiresAt] = nil
+		log.Info("removed the git token copy: token mode copies the operator's token only with github.copyTokenToPreviews")
+		return nil
+	}
 	if exp, err := time.Parse(time.RFC3339, rec.Ann[preview.AnnotationTokenExpiresAt]); err == nil && exp.Sub(c.Now()) > tokenMinValidity {
 		return nil
 	}

@@ -8,11 +8,14 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"gotest.tools/v3/assert"
 	"gotest.tools/v3/golden"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/pipelines"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/netpol"
 	"github.com/catalyst-preview/catalyst/trigger/record"
 )
 
@@ -22,6 +25,7 @@ func TestGoldenObjects(t *testing.T) {
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Preview.AuxiliaryNamespaces = []string{"registry"}
 		c.Preview.PipelineRunAnnotations = map[string]string{"cost-center": "previews"}
+		c.Preview.Egress.Git = []config.EgressTarget{{CIDR: "140.82.112.0/20", Ports: []string{"443"}}}
 	})
 	repoCfg, _ := cfg.Repository("acme/shop")
 	ann := map[string]string{}
@@ -40,7 +44,15 @@ func TestGoldenObjects(t *testing.T) {
 	}
 	add(deployRun(rec, newRun{SHA: sha1, Attempt: 1, Cause: preview.CauseEvent}, cfg.Preview, repoCfg, true, testNow))
 	add(cleanupRun(rec, cfg.Preview))
-	for _, o := range desiredChildren(ns.Name, cfg.Preview, repoCfg, sources{}).Objects {
+	src := sources{
+		APIServer: netpol.APIServerTargets([]string{"10.0.0.1"}, 443, []string{"192.168.1.10"}, 6443),
+		Secrets: []*corev1.Secret{{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-db", Namespace: "catalyst-secrets", UID: "6b1f0c4e-1d2c-4c57-9d0e-3f1a2b3c4d5e", ResourceVersion: "4711"},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{"password": []byte("hunter2")},
+		}},
+	}
+	for _, o := range desiredChildren(ns.Name, cfg.Preview, repoCfg, src).Objects {
 		add(o)
 	}
 	golden.Assert(t, strings.Join(docs, "---\n"), "objects.golden.yaml")

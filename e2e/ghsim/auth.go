@@ -36,6 +36,7 @@ type token struct {
 	inst    *installation
 	expires time.Time
 	repos   map[string]bool // repository names the token is limited to; empty = all
+	perms   permissionSet   // what the token may do (the installation's, or fewer when asked)
 }
 
 func (t *token) canAccess(r *repoRec) bool {
@@ -90,12 +91,9 @@ func (s *Sim) getApp(w http.ResponseWriter, r *http.Request, c *request) {
 	writeJSON(w, http.StatusOK, &github.App{
 		ID: github.Int64(s.opts.AppID), Slug: github.String(s.opts.AppSlug),
 		NodeID: github.String(fmt.Sprintf("A_%d", s.opts.AppID)), Name: github.String(s.opts.AppSlug),
-		HTMLURL: github.String(s.htmlURL("/apps/%s", s.opts.AppSlug)),
-		Permissions: &github.InstallationPermissions{
-			Checks: github.String("write"), Issues: github.String("write"),
-			PullRequests: github.String("read"), Contents: github.String("read"), Metadata: github.String("read"),
-		},
-		Events: []string{"pull_request", "issue_comment", "check_run", "check_suite"},
+		HTMLURL:     github.String(s.htmlURL("/apps/%s", s.opts.AppSlug)),
+		Permissions: appPermissions(),
+		Events:      []string{"pull_request", "issue_comment", "check_run", "check_suite"},
 	})
 }
 
@@ -122,14 +120,16 @@ func (s *Sim) createAccessToken(w http.ResponseWriter, r *http.Request, c *reque
 			return
 		}
 	}
-	tok := &token{value: "ghs_" + randomString(36), inst: inst, expires: s.now().Add(s.opts.TokenTTL)}
+	perms, ok := permissionsOf(appPermissions()).restrict(opts.Permissions)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "The permissions requested are not granted to this installation.")
+		return
+	}
+	tok := &token{value: "ghs_" + randomString(36), inst: inst, expires: s.now().Add(s.opts.TokenTTL), perms: perms}
 	out := &github.InstallationToken{
-		Token:     github.String(tok.value),
-		ExpiresAt: &github.Timestamp{Time: tok.expires.UTC().Truncate(time.Second)},
-		Permissions: &github.InstallationPermissions{
-			Checks: github.String("write"), Issues: github.String("write"),
-			PullRequests: github.String("read"), Contents: github.String("read"), Metadata: github.String("read"),
-		},
+		Token:       github.String(tok.value),
+		ExpiresAt:   &github.Timestamp{Time: tok.expires.UTC().Truncate(time.Second)},
+		Permissions: perms.api(),
 	}
 	if len(opts.Repositories) > 0 {
 		tok.repos = map[string]bool{}

@@ -136,3 +136,69 @@ var otherKey = sync.OnceValue(func() []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 })
+
+// A token restricted to contents:read — the one Catalyst hands to pipelines — is refused
+// wherever GitHub wants another permission, with GitHub's answer; asking for more than the
+// installation grants is refused at the exchange.
+func TestTokenPermissionsAreEnforced(t *testing.T) {
+	s, _ := newSim(t, Options{})
+	ctx := t.Context()
+	_, err := s.OpenPR(ctx, testRepo, PROptions{})
+	assert.NilError(t, err)
+	app := appClient(t, s)
+	inst := s.InstallationID("acme")
+	tok, _, err := app.Apps.CreateInstallationToken(ctx, inst, &github.InstallationTokenOptions{
+		Repositories: []string{"shop"}, Permissions: &github.InstallationPermissions{Contents: github.String("read")},
+	})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, tok.GetPermissions(), &github.InstallationPermissions{Contents: github.String("read"), Metadata: github.String("read")})
+	gh := clientFor(t, s, http.DefaultTransport).WithAuthToken(tok.GetToken())
+
+	forbidden := map[string]func() (*github.Response, error){
+		"create check run": func() (*github.Response, error) {
+			_, r, err := gh.Checks.CreateCheckRun(ctx, "acme", "shop", github.CreateCheckRunOptions{Name: "x", HeadSHA: "0123456789abcdef0123456789abcdef01234567"})
+			return r, err
+		},
+		"list check runs": func() (*github.Response, error) {
+			_, r, err := gh.Checks.ListCheckRunsForRef(ctx, "acme", "shop", "main", nil)
+			return r, err
+		},
+		"comment": func() (*github.Response, error) {
+			_, r, err := gh.Issues.CreateComment(ctx, "acme", "shop", 1, &github.IssueComment{Body: github.String("pwned")})
+			return r, err
+		},
+		"list pull requests": func() (*github.Response, error) {
+			_, r, err := gh.PullRequests.List(ctx, "acme", "shop", nil)
+			return r, err
+		},
+	}
+	for name, call := range forbidden {
+		t.Run(name, func(t *testing.T) {
+			resp, err := call()
+			var ge *github.ErrorResponse
+			assert.Assert(t, errors.As(err, &ge), "got %v", err)
+			assert.Equal(t, resp.StatusCode, http.StatusForbidden)
+			assert.Equal(t, ge.Message, "Resource not accessible by integration")
+		})
+	}
+	assert.Equal(t, len(s.Comments(testRepo, 1)), 0, "nothing was written")
+	perm, _, err := gh.Repositories.GetPermissionLevel(ctx, "acme", "shop", "alice")
+	assert.NilError(t, err, "metadata comes with every token")
+	assert.Assert(t, perm != nil)
+
+	// An unrestricted token of the same installation may do all of it.
+	full := installationClient(t, s, inst)
+	_, _, err = full.Issues.CreateComment(ctx, "acme", "shop", 1, &github.IssueComment{Body: github.String("hello")})
+	assert.NilError(t, err)
+
+	_, resp, err := app.Apps.CreateInstallationToken(ctx, inst, &github.InstallationTokenOptions{
+		Permissions: &github.InstallationPermissions{Administration: github.String("write")},
+	})
+	assert.Assert(t, err != nil)
+	assert.Equal(t, resp.StatusCode, http.StatusUnprocessableEntity)
+	_, resp, err = app.Apps.CreateInstallationToken(ctx, inst, &github.InstallationTokenOptions{
+		Permissions: &github.InstallationPermissions{Contents: github.String("write")},
+	})
+	assert.Assert(t, err != nil)
+	assert.Equal(t, resp.StatusCode, http.StatusUnprocessableEntity)
+}

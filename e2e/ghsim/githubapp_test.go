@@ -200,3 +200,28 @@ func TestAdapterRateLimitsAgainstSim(t *testing.T) {
 		})
 	}
 }
+
+// The token the trigger gives pipelines (githubapp's InstallationToken) can read the repository
+// and nothing more: GitHub refuses it Check Runs and comments.
+func TestAdapterPipelineTokenIsReadOnly(t *testing.T) {
+	s, _ := newSim(t, Options{})
+	ctx := t.Context()
+	_, err := openPR(ctx, s)
+	assert.NilError(t, err)
+	a := adapterFor(t, s, nil, githubapp.Policy{})
+	tok, err := a.InstallationToken(ctx, s.InstallationID("acme"), []string{"shop"})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, tok.GetPermissions(), &github.InstallationPermissions{Contents: github.String("read"), Metadata: github.String("read")})
+	gh := clientFor(t, s, http.DefaultTransport).WithAuthToken(tok.GetToken())
+	_, resp, err := gh.Checks.CreateCheckRun(ctx, "acme", "shop", github.CreateCheckRunOptions{Name: "forged", HeadSHA: strings.Repeat("a", 40)})
+	assert.Assert(t, err != nil)
+	assert.Equal(t, resp.StatusCode, http.StatusForbidden)
+	_, resp, err = gh.Issues.CreateComment(ctx, "acme", "shop", 1, &github.IssueComment{Body: github.String("forged")})
+	assert.Assert(t, err != nil)
+	assert.Equal(t, resp.StatusCode, http.StatusForbidden)
+	_, err = s.AddRepo("acme/other")
+	assert.NilError(t, err)
+	_, resp, err = gh.PullRequests.List(ctx, "acme", "other", nil)
+	assert.Assert(t, err != nil)
+	assert.Equal(t, resp.StatusCode, http.StatusNotFound, "another repository of the installation is invisible")
+}

@@ -41,6 +41,7 @@ type route struct {
 	method   string
 	template string
 	auth     authKind
+	perm     string // installation permission needed, "checks:write"; alternatives with "|"
 	h        handler
 	segs     []string
 	literals int
@@ -51,18 +52,18 @@ func (s *Sim) routeTable() []route {
 		{method: "GET", template: RouteApp, auth: authApp, h: s.getApp},
 		{method: "POST", template: RouteAccessTokens, auth: authApp, h: s.createAccessToken},
 		{method: "GET", template: RouteRepoInstallation, auth: authApp, h: s.getRepoInstallation},
-		{method: "GET", template: RoutePulls, h: s.listPulls},
-		{method: "GET", template: RoutePull, h: s.getPull},
-		{method: "GET", template: RouteIssueComments, h: s.listComments},
-		{method: "POST", template: RouteIssueComments, h: s.createComment},
-		{method: "GET", template: RouteIssueComment, h: s.getComment},
-		{method: "PATCH", template: RouteIssueComment, h: s.editComment},
-		{method: "DELETE", template: RouteIssueComment, h: s.deleteComment},
-		{method: "POST", template: RouteCheckRuns, h: s.createCheckRun},
-		{method: "GET", template: RouteCheckRun, h: s.getCheckRun},
-		{method: "PATCH", template: RouteCheckRun, h: s.updateCheckRun},
-		{method: "GET", template: RouteRefCheckRuns, h: s.listCheckRunsForRef},
-		{method: "GET", template: RoutePermission, h: s.getPermission},
+		{method: "GET", template: RoutePulls, perm: "pull_requests:read", h: s.listPulls},
+		{method: "GET", template: RoutePull, perm: "pull_requests:read", h: s.getPull},
+		{method: "GET", template: RouteIssueComments, perm: "issues:read|pull_requests:read", h: s.listComments},
+		{method: "POST", template: RouteIssueComments, perm: "issues:write|pull_requests:write", h: s.createComment},
+		{method: "GET", template: RouteIssueComment, perm: "issues:read|pull_requests:read", h: s.getComment},
+		{method: "PATCH", template: RouteIssueComment, perm: "issues:write|pull_requests:write", h: s.editComment},
+		{method: "DELETE", template: RouteIssueComment, perm: "issues:write|pull_requests:write", h: s.deleteComment},
+		{method: "POST", template: RouteCheckRuns, perm: "checks:write", h: s.createCheckRun},
+		{method: "GET", template: RouteCheckRun, perm: "checks:read", h: s.getCheckRun},
+		{method: "PATCH", template: RouteCheckRun, perm: "checks:write", h: s.updateCheckRun},
+		{method: "GET", template: RouteRefCheckRuns, perm: "checks:read", h: s.listCheckRunsForRef},
+		{method: "GET", template: RoutePermission, perm: "metadata:read", h: s.getPermission},
 	}
 	for i := range rs {
 		rs[i].segs = strings.Split(strings.Trim(rs[i].template, "/"), "/")

@@ -84,6 +84,10 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		c.repo = repo
 	}
+	if rt.auth == authInstallation && !id.tok.perms.allows(rt.perm) {
+		forbiddenByPermissions(sw)
+		return
+	}
 	rt.h(sw, r, c)
 }
 

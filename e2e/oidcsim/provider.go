@@ -2,6 +2,10 @@
 // JWKS, an authorization endpoint with a sign-in page, and a token endpoint (authorization code
 // with PKCE, refresh tokens), issuing real RS256-signed ID tokens over HTTPS with its own CA.
 //
+// The device authorization grant (RFC 8628) is served too, for `previewctl login --device`:
+// the device asks for a code, the person approves it at the verification page (or a test calls
+// ApproveDevice), and the device polls the token endpoint.
+//
 // It is the identity provider of the end-to-end tests: the console signs users in through it,
 // and the local kube-apiserver trusts it (cluster.Options.AuthenticationConfig with
 // AuthenticationConfig), so a token it issues is a real Kubernetes credential.
@@ -76,8 +80,9 @@ type Provider struct {
 	o      Options
 
 	mu       sync.Mutex
-	codes    map[string]*grant // authorization code -> grant
-	refresh  map[string]*grant // refresh token -> grant
+	codes    map[string]*grant       // authorization code -> grant
+	devices  map[string]*deviceGrant // device code -> pending device authorization
+	refresh  map[string]*grant       // refresh token -> grant
 	requests []Request
 }
 
@@ -118,7 +123,7 @@ func New(o Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidcsim: signing key: %w", err)
 	}
-	p := &Provider{key: key, keyID: randomString(8), o: o, codes: map[string]*grant{}, refresh: map[string]*grant{}}
+	p := &Provider{key: key, keyID: randomString(8), o: o, codes: map[string]*grant{}, refresh: map[string]*grant{}, devices: map[string]*deviceGrant{}}
 	p.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), p.keyID))
 	if err != nil {
@@ -135,6 +140,9 @@ func New(o Options) (*Provider, error) {
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
+	mux.HandleFunc("POST /device/code", p.deviceCode)
+	mux.HandleFunc("GET /device", p.deviceVerify)
+	mux.HandleFunc("POST /device", p.deviceVerify)
 	p.srv = httptest.NewUnstartedServer(mux)
 	p.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	p.srv.StartTLS()
@@ -221,7 +229,8 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"scopes_supported":                      []string{"openid", "email", "profile", "groups", "offline_access"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
+		"device_authorization_endpoint":         p.Issuer() + "/device/code",
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", deviceGrantType},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
 		"claims_supported":                      []string{"sub", "email", "email_verified", "name", "preferred_username", "groups"},
@@ -359,10 +368,28 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		tok := r.PostForm.Get("refresh_token")
 		g = p.refresh[tok]
 		delete(p.refresh, tok) // rotated
+	case deviceGrantType:
+		code := r.PostForm.Get("device_code")
+		d := p.devices[code]
+		switch {
+		case d == nil || d.client != client.ID:
+		case now.After(d.expires):
+			delete(p.devices, code)
+			p.mu.Unlock()
+			fail("expired_token", "the device code expired")
+			return
+		case d.user == nil:
+			p.mu.Unlock()
+			fail("authorization_pending", "the user has not approved the device yet")
+			return
+		default:
+			delete(p.devices, code) // single use
+			g = &grant{user: *d.user, client: d.client, scopes: d.scopes, authenticated: now}
+		}
 	}
 	p.mu.Unlock()
 	switch {
-	case rec.GrantType != "authorization_code" && rec.GrantType != "refresh_token":
+	case rec.GrantType != "authorization_code" && rec.GrantType != "refresh_token" && rec.GrantType != deviceGrantType:
 		fail("unsupported_grant_type", rec.GrantType)
 		return
 	case g == nil || g.client != client.ID:
@@ -534,4 +561,97 @@ func servingCert() (tls.Certificate, []byte, error) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
+}
+
+const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
+// deviceGrant is a device authorization waiting for (or given) the user's approval.
+type deviceGrant struct {
+	client   string
+	userCode string
+	scopes   []string
+	expires  time.Time
+	user     *User // set once approved
+}
+
+// deviceCode answers the device authorization request (RFC 8628 section 3.2). Public clients
+// need no secret; a confidential one must authenticate as at the token endpoint.
+func (p *Provider) deviceCode(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, "invalid_request", err.Error())
+		return
+	}
+	id, secret, basic := r.BasicAuth()
+	if !basic {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	client, ok := p.client(id)
+	if !ok || client.Secret != secret {
+		oauthError(w, "invalid_client", "unknown client or wrong secret")
+		return
+	}
+	scopes := strings.Fields(r.PostForm.Get("scope"))
+	if !slices.Contains(scopes, "openid") {
+		oauthError(w, "invalid_scope", "the openid scope is required")
+		return
+	}
+	code, user := randomString(16), strings.ToUpper(randomString(4))
+	p.mu.Lock()
+	p.devices[code] = &deviceGrant{client: client.ID, userCode: user, scopes: scopes, expires: p.o.Now().Add(5 * time.Minute)}
+	p.mu.Unlock()
+	verify := p.Issuer() + "/device"
+	writeJSON(w, http.StatusOK, map[string]any{
+		"device_code":               code,
+		"user_code":                 user,
+		"verification_uri":          verify,
+		"verification_uri_complete": verify + "?user_code=" + user,
+		"expires_in":                300,
+		"interval":                  1,
+	})
+}
+
+// deviceVerify is the verification page: a user code and a user (login_hint or a button)
+// approve the device.
+func (p *Provider) deviceVerify(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	userCode := r.Form.Get("user_code")
+	login := r.Form.Get("login_hint")
+	if r.Method == http.MethodPost {
+		login = r.PostForm.Get("user")
+	}
+	if _, ok := p.user(login); !ok {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Approve a device</title></head><body><h1>Approve a device</h1><form method="post" action="/device"><label>Code <input name="user_code" value="%s"></label>`, html.EscapeString(userCode))
+		for _, u := range p.o.Users {
+			fmt.Fprintf(w, ` <button type="submit" name="user" value="%s">Approve as %s</button>`, html.EscapeString(u.Name), html.EscapeString(u.Name))
+		}
+		fmt.Fprint(w, `</form></body></html>`)
+		return
+	}
+	if err := p.ApproveDevice(userCode, login); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintln(w, "Device approved: you may close this page.")
+}
+
+// ApproveDevice approves the pending device authorization with userCode as user, as the person
+// on the verification page would.
+func (p *Provider) ApproveDevice(userCode, user string) error {
+	u, ok := p.user(user)
+	if !ok {
+		return fmt.Errorf("oidcsim: no user %q", user)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, d := range p.devices {
+		if d.userCode == userCode && d.user == nil && !p.o.Now().After(d.expires) {
+			d.user = &u
+			return nil
+		}
+	}
+	return fmt.Errorf("oidcsim: no pending device authorization with user code %q", userCode)
 }

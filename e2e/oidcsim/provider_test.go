@@ -1,10 +1,12 @@
 package oidcsim
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -152,4 +154,46 @@ func TestSignInPage(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(back.Host, "127.0.0.1:9999"), "a public client may use any loopback redirect")
 	assert.Check(t, back.Query().Get("code") != "")
+}
+
+// The device flow as x/oauth2 runs it: the device polls while the person has not approved,
+// gets an ID token once they have, and the device code cannot be used twice.
+func TestDeviceFlow(t *testing.T) {
+	p := newProvider(t)
+	ctx := oidc.ClientContext(t.Context(), p.HTTPClient())
+	op, err := oidc.NewProvider(ctx, p.Issuer())
+	assert.NilError(t, err)
+	conf := oauth2.Config{ClientID: "previewctl", Endpoint: op.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email"}}
+	da, err := conf.DeviceAuth(ctx)
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(da.VerificationURIComplete, da.UserCode))
+
+	// not approved yet: pending (x/oauth2 keeps polling; a short context shows it)
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	_, err = conf.DeviceAccessToken(short, da)
+	cancel()
+	assert.Check(t, is.ErrorContains(err, "context deadline exceeded"))
+	assert.Check(t, is.Equal(p.Requests()[0].Error, "authorization_pending"))
+
+	assert.Check(t, is.ErrorContains(p.ApproveDevice("WRONG", "alice"), "no pending device authorization"))
+	// the verification page approves as the chosen user
+	resp, err := p.HTTPClient().PostForm(p.Issuer()+"/device", url.Values{"user_code": {da.UserCode}, "user": {"alice"}})
+	assert.NilError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, resp.StatusCode, http.StatusOK)
+
+	tok, err := conf.DeviceAccessToken(ctx, da)
+	assert.NilError(t, err)
+	idt, err := op.Verifier(&oidc.Config{ClientID: "previewctl"}).Verify(ctx, tok.Extra("id_token").(string))
+	assert.NilError(t, err)
+	var claims struct{ Email string }
+	assert.NilError(t, idt.Claims(&claims))
+	assert.Check(t, is.Equal(claims.Email, "alice@example.com"))
+	assert.Check(t, tok.RefreshToken != "")
+
+	// a device code is single use
+	short, cancel = context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = conf.DeviceAccessToken(short, da)
+	assert.Check(t, is.ErrorContains(err, "invalid_grant"))
 }

@@ -40,6 +40,10 @@ func PipelineRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: rw},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: rw},
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: rw},
+		// Gateway API routes, for charts that expose the preview with an HTTPRoute (the deploy
+		// step's routing check lists them); which hostnames a route may claim is decided by the
+		// Gateway's listeners (allowedRoutes, hostname), as the ingress class decides for Ingress.
+		{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"httproutes"}, Verbs: rw},
 		{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: rw},
 		{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: rw},
 		// What the rollout wait, the health check's diagnostics and cleanup's wait read.

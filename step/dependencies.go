@@ -183,6 +183,8 @@ func newFetcher(cacheDir string) (*fetcher, error) {
 			return nil, err
 		}
 		cacheDir = d
+	} else if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return nil, err
 	}
 	rc, err := registry.NewClient(registry.ClientOptCredentialsFile(filepath.Join(cacheDir, "registry.json")), registry.ClientOptWriter(io.Discard))
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -62,6 +64,9 @@ func loadInput(o DeployOptions, namespace string) (*localInput, error) {
 		return nil, &InputError{Msg: "--chart: " + err.Error()}
 	}
 	in := &localInput{chartDisplay: displayPath(o.SourceDir, o.Chart)}
+	if _, err := os.Stat(chartDir); o.SourceDir != "" && errors.Is(err, fs.ErrNotExist) {
+		return nil, &InputError{Msg: fmt.Sprintf("chart %s not found in the repository at this commit (repositories[].chartPath in the Catalyst configuration)", in.chartDisplay)}
+	}
 	deps := depOptions{Build: o.DependencyBuild, SourceDir: o.SourceDir, CacheDir: o.HelmCache}
 	if in.chart, in.src, err = loadChart(chartDir, in.chartDisplay, deps); err != nil {
 		return nil, err
@@ -74,7 +79,11 @@ func loadInput(o DeployOptions, namespace string) (*localInput, error) {
 		if err != nil {
 			return nil, &InputError{Msg: "--values: " + err.Error()}
 		}
-		f, err := readValuesFile(p, displayPath(o.SourceDir, v))
+		display := displayPath(o.SourceDir, v)
+		if _, err := os.Stat(p); o.SourceDir != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil, &InputError{Msg: fmt.Sprintf("values file %s not found in the repository at this commit (repositories[].valuesFile in the Catalyst configuration)", display)}
+		}
+		f, err := readValuesFile(p, display)
 		if err != nil {
 			return nil, err
 		}

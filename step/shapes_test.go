@@ -45,7 +45,7 @@ func repoWith(t *testing.T, charts map[string]string, files map[string]string) s
 	return src
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

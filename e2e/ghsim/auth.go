@@ -16,16 +16,17 @@ import (
 	"github.com/google/go-github/v62/github"
 )
 
-// identity is who is calling: the App (JWT), an installation (token), or
-// nobody valid (err says what GitHub would answer with 401).
+// identity is who is calling: the App (JWT), an installation (token), a
+// user (personal access token), or nobody valid (err says what GitHub would
+// answer with 401).
 type identity struct {
-	kind string // "app", "installation" or "none"
+	kind string // "app", "installation", "user" or "none"
 	tok  *token
 	err  string
 }
 
 func (id identity) installationID() int64 {
-	if id.tok != nil {
+	if id.tok != nil && id.tok.inst != nil {
 		return id.tok.inst.id
 	}
 	return 0
@@ -33,13 +34,18 @@ func (id identity) installationID() int64 {
 
 type token struct {
 	value   string
-	inst    *installation
+	inst    *installation // nil for a personal access token
+	user    string        // a personal access token's owner
+	rate    *bucket       // a personal access token's owner's budget
 	expires time.Time
 	repos   map[string]bool // repository names the token is limited to; empty = all
 	perms   permissionSet   // what the token may do (the installation's, or fewer when asked)
 }
 
 func (t *token) canAccess(r *repoRec) bool {
+	if t != nil && t.user != "" {
+		return true // every repository here is public or the user's
+	}
 	return t != nil && t.inst == r.inst && (len(t.repos) == 0 || t.repos[r.name])
 }
 
@@ -65,7 +71,37 @@ func (s *Sim) identifyLocked(r *http.Request, rt *route) identity {
 	if tok == nil || !s.now().Before(tok.expires) {
 		return identity{kind: "none", err: "Bad credentials"}
 	}
+	if tok.user != "" {
+		return identity{kind: "user", tok: tok}
+	}
 	return identity{kind: "installation", tok: tok}
+}
+
+// PersonalToken returns a new personal access token of user (classic, repo
+// scope), valid for a year: what `github.tokenFile` holds in development. It
+// reads and comments like its user; GitHub refuses it for check runs, which
+// only a GitHub App may write.
+func (s *Sim) PersonalToken(login string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userLocked(login)
+	if s.userRates == nil {
+		s.userRates = map[string]*bucket{}
+	}
+	if s.userRates[login] == nil {
+		s.userRates[login] = &bucket{}
+	}
+	tok := &token{value: "ghp_" + randomString(36), user: login, rate: s.userRates[login], expires: s.now().Add(365 * 24 * time.Hour)}
+	s.tokens[tok.value] = tok
+	return tok.value
+}
+
+// author is who writes as this caller: a user token's owner, else the App's bot.
+func (s *Sim) author(id identity) string {
+	if id.kind == "user" {
+		return id.tok.user
+	}
+	return s.BotLogin()
 }
 
 // verifyJWT checks what GitHub checks: RS256 signed by the App key, issuer

@@ -60,6 +60,10 @@ func (s *Sim) prRefsLocked(r *repoRec, sha string) []*github.PullRequest {
 	return out
 }
 
+// MaxCheckRunOutput is the largest check run output summary or text GitHub
+// accepts: its docs say 65535 characters, its check counts bytes.
+const MaxCheckRunOutput = 65535
+
 func checkOutput(w http.ResponseWriter, o *github.CheckRunOutput) bool {
 	if o == nil {
 		return true
@@ -82,6 +86,12 @@ func checkOutput(w http.ResponseWriter, o *github.CheckRunOutput) bool {
 		if a.GetPath() == "" || a.StartLine == nil || a.EndLine == nil || a.GetMessage() == "" ||
 			!slices.Contains([]string{"notice", "warning", "failure"}, a.GetAnnotationLevel()) {
 			invalid(w, "CheckRun", "output.annotations", "invalid")
+			return false
+		}
+	}
+	for field, v := range map[string]string{"summary": o.GetSummary(), "text": o.GetText()} {
+		if len(v) > MaxCheckRunOutput {
+			tooLong(w, "CheckRun", field, "custom", fmt.Sprintf("%s exceeds a maximum bytesize of %d", field, MaxCheckRunOutput))
 			return false
 		}
 	}

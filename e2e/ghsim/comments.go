@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v62/github"
 )
@@ -72,12 +73,26 @@ func (s *Sim) createComment(w http.ResponseWriter, r *http.Request, c *request) 
 	if !decodeBody(w, r, &in) {
 		return
 	}
-	if in.GetBody() == "" {
-		invalid(w, "IssueComment", "body", "missing_field")
+	if !commentBody(w, in.GetBody()) {
 		return
 	}
 	// Installation tokens write as the App's bot user.
-	writeJSON(w, http.StatusCreated, s.addCommentLocked(c.repo, n, s.BotLogin(), in.GetBody()))
+	writeJSON(w, http.StatusCreated, s.addCommentLocked(c.repo, n, s.author(c.id), in.GetBody()))
+}
+
+// MaxCommentLength is the longest comment body GitHub accepts, in characters.
+const MaxCommentLength = 65536
+
+func commentBody(w http.ResponseWriter, body string) bool {
+	switch {
+	case body == "":
+		invalid(w, "IssueComment", "body", "missing_field")
+		return false
+	case utf8.RuneCountInString(body) > MaxCommentLength:
+		tooLong(w, "IssueComment", "data", "unprocessable", fmt.Sprintf("Body is too long (maximum is %d characters)", MaxCommentLength))
+		return false
+	}
+	return true
 }
 
 func (s *Sim) commentByPath(w http.ResponseWriter, c *request) int {
@@ -107,8 +122,7 @@ func (s *Sim) editComment(w http.ResponseWriter, r *http.Request, c *request) {
 	if !decodeBody(w, r, &in) {
 		return
 	}
-	if in.GetBody() == "" {
-		invalid(w, "IssueComment", "body", "missing_field")
+	if !commentBody(w, in.GetBody()) {
 		return
 	}
 	cm := c.repo.comments[i]

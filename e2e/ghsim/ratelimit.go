@@ -41,6 +41,8 @@ func (s *Sim) bucketLocked(id identity) *bucket {
 	switch id.kind {
 	case "installation":
 		return &id.tok.inst.rate
+	case "user":
+		return id.tok.rate
 	case "app":
 		return &s.faults.appRate
 	default:

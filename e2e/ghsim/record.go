@@ -14,7 +14,7 @@ type Call struct {
 	Route          string // a Route* template; "" for unknown paths
 	Status         int
 	InstallationID int64  // 0 for App JWT or unauthenticated calls
-	Auth           string // "installation", "app" or "none"
+	Auth           string // "installation", "app", "user" or "none"
 	Fault          string // "server_error", "secondary_rate_limit", "primary_rate_limit" or ""
 }
 

@@ -33,6 +33,7 @@ const (
 type request struct {
 	params map[string]string
 	repo   *repoRec // resolved for /repos/{owner}/{repo}/... routes
+	id     identity // who is calling
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, c *request)
@@ -45,6 +46,7 @@ type route struct {
 	h        handler
 	segs     []string
 	literals int
+	appOnly  bool // only an App installation token may call it (check run writes)
 }
 
 func (s *Sim) routeTable() []route {
@@ -59,9 +61,9 @@ func (s *Sim) routeTable() []route {
 		{method: "GET", template: RouteIssueComment, perm: "issues:read|pull_requests:read", h: s.getComment},
 		{method: "PATCH", template: RouteIssueComment, perm: "issues:write|pull_requests:write", h: s.editComment},
 		{method: "DELETE", template: RouteIssueComment, perm: "issues:write|pull_requests:write", h: s.deleteComment},
-		{method: "POST", template: RouteCheckRuns, perm: "checks:write", h: s.createCheckRun},
+		{method: "POST", template: RouteCheckRuns, perm: "checks:write", h: s.createCheckRun, appOnly: true},
 		{method: "GET", template: RouteCheckRun, perm: "checks:read", h: s.getCheckRun},
-		{method: "PATCH", template: RouteCheckRun, perm: "checks:write", h: s.updateCheckRun},
+		{method: "PATCH", template: RouteCheckRun, perm: "checks:write", h: s.updateCheckRun, appOnly: true},
 		{method: "GET", template: RouteRefCheckRuns, perm: "checks:read", h: s.listCheckRunsForRef},
 		{method: "GET", template: RoutePermission, perm: "metadata:read", h: s.getPermission},
 	}

@@ -50,6 +50,14 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	b := s.bucketLocked(id)
 	b.refresh(now, s.limitFor(id))
 
+	// Bad credentials are refused before anything else, outages included, so
+	// that a test of a fault never passes on a client that does not
+	// authenticate.
+	if id.err != "" {
+		setRateHeaders(sw, b)
+		writeError(sw, http.StatusUnauthorized, id.err)
+		return
+	}
 	if f := s.faults.pick(now); f != nil {
 		call.Fault = f.name
 		b.spend()
@@ -58,16 +66,15 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		f.respond(sw, now)
 		return
 	}
-	if id.err != "" {
-		setRateHeaders(sw, b)
-		writeError(sw, http.StatusUnauthorized, id.err)
-		return
-	}
 	if b.remaining <= 0 {
 		call.Fault = "primary_rate_limit"
 		setRateHeaders(sw, b)
+		who := "installation ID " + itoa(id.installationID())
+		if id.kind == "user" {
+			who = "user " + id.tok.user
+		}
 		writeJSON(sw, http.StatusForbidden, errorBody{
-			Message:          "API rate limit exceeded for installation ID " + itoa(id.installationID()) + ".",
+			Message:          "API rate limit exceeded for " + who + ".",
 			DocumentationURL: "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting",
 		})
 		return
@@ -75,7 +82,15 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	b.spend()
 	setRateHeaders(sw, b)
 
-	c := &request{params: params}
+	c := &request{params: params, id: id}
+	if rt.appOnly && id.kind != "installation" {
+		// GitHub lets only GitHub Apps write check runs
+		writeJSON(sw, http.StatusForbidden, errorBody{
+			Message:          "You must authenticate via a GitHub App.",
+			DocumentationURL: "https://docs.github.com/rest/checks/runs",
+		})
+		return
+	}
 	if owner, ok := params["owner"]; ok && rt.auth == authInstallation {
 		repo := s.repos[owner+"/"+params["repo"]]
 		if repo == nil || !id.tok.canAccess(repo) {
@@ -84,7 +99,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		c.repo = repo
 	}
-	if rt.auth == authInstallation && !id.tok.perms.allows(rt.perm) {
+	// A personal token (classic, repo scope) may do what its user may; an
+	// installation token only what its permissions grant.
+	if id.kind == "installation" && rt.auth == authInstallation && !id.tok.perms.allows(rt.perm) {
 		forbiddenByPermissions(sw)
 		return
 	}
@@ -120,6 +137,7 @@ type fieldError struct {
 	Resource string `json:"resource"`
 	Field    string `json:"field"`
 	Code     string `json:"code"`
+	Message  string `json:"message,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -135,7 +153,15 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // invalid answers 422 like GitHub's validation errors.
 func invalid(w http.ResponseWriter, resource, field, code string) {
 	writeJSON(w, http.StatusUnprocessableEntity, errorBody{
-		Message: "Validation Failed", Errors: []fieldError{{resource, field, code}},
+		Message: "Validation Failed", Errors: []fieldError{{Resource: resource, Field: field, Code: code}},
+		DocumentationURL: "https://docs.github.com/rest",
+	})
+}
+
+// tooLong answers 422 with GitHub's message for an oversized field.
+func tooLong(w http.ResponseWriter, resource, field, code, msg string) {
+	writeJSON(w, http.StatusUnprocessableEntity, errorBody{
+		Message: "Validation Failed", Errors: []fieldError{{Resource: resource, Field: field, Code: code, Message: msg}},
 		DocumentationURL: "https://docs.github.com/rest",
 	})
 }

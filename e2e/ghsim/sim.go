@@ -38,6 +38,9 @@ type Options struct {
 	Clock         Clock
 	Addr          string // listen address; "127.0.0.1:0" (a free port)
 	Logger        *zap.Logger
+	// WebhookTimeout is how long a delivery waits for the receiver's answer;
+	// GitHub gives up after 10 seconds, the default.
+	WebhookTimeout time.Duration
 }
 
 // Sim is a running simulator. All methods are safe for concurrent use.
@@ -58,6 +61,7 @@ type Sim struct {
 	byOwner       map[string]*installation
 	repos         map[string]*repoRec // by "owner/name"
 	tokens        map[string]*token
+	userRates     map[string]*bucket // personal access tokens' budgets, by login
 	calls         []Call
 	faults        faults
 	webhooks      webhookState
@@ -91,11 +95,14 @@ func New(o Options) (*Sim, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.WebhookTimeout <= 0 {
+		o.WebhookTimeout = 10 * time.Second
+	}
 	s := &Sim{
 		opts:          o,
 		clock:         o.Clock,
 		log:           o.Logger.Named("ghsim"),
-		hook:          &http.Client{Timeout: 30 * time.Second},
+		hook:          &http.Client{Timeout: o.WebhookTimeout},
 		nextID:        1000,
 		users:         map[string]*userRec{},
 		installations: map[int64]*installation{},

@@ -30,6 +30,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
+
+	"github.com/catalyst-preview/catalyst/e2e/process"
 )
 
 var (
@@ -71,7 +73,8 @@ type Cluster struct {
 	config       *rest.Config
 	kube         kubernetes.Interface
 	dyn          dynamic.Interface
-	procs        []*proc
+	procs        []*process.Process
+	bins         Binaries
 	progress     io.Writer
 	artifactsDir string
 	failed       atomic.Bool
@@ -96,11 +99,19 @@ func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.config) }
 // helm or a subprocess.
 func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
 
+// Kubectl returns the path of the kubectl built from the same Kubernetes module as the
+// apiserver (no kubectl package needed); use it with --kubeconfig Kubeconfig().
+func (c *Cluster) Kubectl() string { return c.bins.Kubectl }
+
 // Kube returns an admin clientset.
 func (c *Cluster) Kube() kubernetes.Interface { return c.kube }
 
 // MarkFailed makes Stop keep every component's log under the artifacts folder.
 func (c *Cluster) MarkFailed() { c.failed.Store(true) }
+
+// TempDir returns a folder for a test package's own files (built binaries, fixtures) that Stop
+// removes with the cluster's, never kept as artifacts.
+func (c *Cluster) TempDir() string { return filepath.Join(c.dir, "tmp") }
 
 // LogDir returns the folder holding the components' logs while the cluster runs.
 func (c *Cluster) LogDir() string { return c.logDir }
@@ -141,6 +152,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		artifactsDir: artifacts,
 		podLogs:      map[string]map[string]string{},
 		started:      begin,
+		bins:         bins,
 	}
 	defer func() {
 		if err != nil {
@@ -148,7 +160,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			_ = c.Stop()
 		}
 	}()
-	for _, d := range []string{c.logDir, filepath.Join(dir, "pki"), filepath.Join(dir, "podlogs")} {
+	for _, d := range []string{c.logDir, filepath.Join(dir, "pki"), filepath.Join(dir, "podlogs"), c.TempDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("start: %w", err)
 		}
@@ -157,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
-	ports, err := freePorts(8)
+	ports, err := process.FreePorts(8)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +190,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := etcd.waitFor(ctx, "etcd health", 30*time.Second, httpOK(http.DefaultClient, etcdURL+"/health", "")); err != nil {
+	if err := etcd.WaitFor(ctx, "etcd health", 30*time.Second, httpOK(http.DefaultClient, etcdURL+"/health", "")); err != nil {
 		return nil, err
 	}
 
@@ -229,7 +241,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	caPool := x509.NewCertPool()
 	caPool.AppendCertsFromPEM(pki.caPEM)
 	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
-	if err := api.waitFor(ctx, "kube-apiserver /readyz", 60*time.Second, httpOK(tlsClient, server+"/readyz", tokens["admin"])); err != nil {
+	if err := api.WaitFor(ctx, "kube-apiserver /readyz", 60*time.Second, httpOK(tlsClient, server+"/readyz", tokens["admin"])); err != nil {
 		return nil, err
 	}
 	kubeconfigs := map[string]string{}
@@ -341,7 +353,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 
 	// ready when: KWOK node Ready, default ServiceAccount created, Tekton controller healthy
-	if err := c.proc("kwok").waitFor(ctx, "node "+kwokNodeName+" Ready", 60*time.Second, func(ctx context.Context) error {
+	if err := c.proc("kwok").WaitFor(ctx, "node "+kwokNodeName+" Ready", 60*time.Second, func(ctx context.Context) error {
 		n, err := c.kube.CoreV1().Nodes().Get(ctx, kwokNodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -355,13 +367,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := c.proc("kube-controller-manager").waitFor(ctx, "the default ServiceAccount", 60*time.Second, func(ctx context.Context) error {
+	if err := c.proc("kube-controller-manager").WaitFor(ctx, "the default ServiceAccount", 60*time.Second, func(ctx context.Context) error {
 		_, err := c.kube.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if err := c.proc("tekton-controller").waitFor(ctx, "the Tekton controller's /health", 60*time.Second,
+	if err := c.proc("tekton-controller").WaitFor(ctx, "the Tekton controller's /health", 60*time.Second,
 		httpOK(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/health", tektonProbes), "")); err != nil {
 		return nil, err
 	}
@@ -381,8 +393,8 @@ spec:
   - logsFile: %s
 `
 
-func (c *Cluster) start(name, bin string, args, env []string) (*proc, error) {
-	p, err := startProc(c.logDir, name, bin, args, env)
+func (c *Cluster) start(name, bin string, args, env []string) (*process.Process, error) {
+	p, err := process.Start(process.Spec{Name: name, Bin: bin, Args: args, Env: env, LogPath: filepath.Join(c.logDir, name+".log")})
 	if err != nil {
 		return nil, err
 	}
@@ -390,9 +402,9 @@ func (c *Cluster) start(name, bin string, args, env []string) (*proc, error) {
 	return p, nil
 }
 
-func (c *Cluster) proc(name string) *proc {
+func (c *Cluster) proc(name string) *process.Process {
 	for _, p := range c.procs {
-		if p.name == name {
+		if p.Name == name {
 			return p
 		}
 	}
@@ -432,12 +444,12 @@ func (c *Cluster) stop() error {
 	var summary []string
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
-		if rss, err := p.peakRSS(); err == nil {
-			c.PeakRSS[p.name] = rss
-			cpu, _ := p.cpuTime()
-			summary = append(summary, fmt.Sprintf("%s %d MB (cpu %s)", p.name, rss>>20, cpu.Round(10*time.Millisecond)))
+		if rss, err := p.PeakRSS(); err == nil {
+			c.PeakRSS[p.Name] = rss
+			cpu, _ := p.CPUTime()
+			summary = append(summary, fmt.Sprintf("%s %d MB (cpu %s)", p.Name, rss>>20, cpu.Round(10*time.Millisecond)))
 		}
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 	}
 	if len(summary) > 0 {
 		line := fmt.Sprintf("up %s; peak RSS (CPU used): %s", time.Since(c.started).Round(time.Second), strings.Join(summary, ", "))

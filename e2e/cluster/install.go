@@ -22,6 +22,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/catalyst-preview/catalyst/e2e/process"
 )
 
 // TektonVersion is the Tekton Pipelines release the harness runs (e2e/tools/tekton/go.mod); it
@@ -98,7 +100,7 @@ func (c *Cluster) installTekton(ctx context.Context, root string) error {
 		{Group: "tekton.dev", Version: "v1", Resource: "tasks"},
 		{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"},
 	} {
-		err := waitUntil(ctx, gvr.Resource+" to be served", 30*time.Second, func(ctx context.Context) error {
+		err := process.WaitUntil(ctx, gvr.Resource+" to be served", 30*time.Second, func(ctx context.Context) error {
 			_, err := c.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
 			return err
 		})

@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/catalyst-preview/catalyst/e2e/process"
 )
 
 // shared is the package's cluster, set by RunMain; nil under -short.
@@ -119,7 +121,7 @@ func (c *Cluster) Namespace(t testing.TB) string {
 	})
 	// Pods (so TaskRuns) are refused until the serviceaccount controller has created the
 	// namespace's "default" ServiceAccount, a few milliseconds later: wait for it.
-	err = waitUntil(t.Context(), "ServiceAccount default in "+created.Name, 30*time.Second, func(ctx context.Context) error {
+	err = process.WaitUntil(t.Context(), "ServiceAccount default in "+created.Name, 30*time.Second, func(ctx context.Context) error {
 		_, err := c.kube.CoreV1().ServiceAccounts(created.Name).Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})

@@ -91,7 +91,7 @@ func TestKubectlSeesNamespacesAndPipelineRuns(t *testing.T) {
 	pr := e.createPipelineRun(t, inline, nil)
 	kubectl := func(args ...string) string {
 		t.Helper()
-		out, err := exec.CommandContext(t.Context(), "/usr/bin/kubectl", append([]string{"--kubeconfig", e.c.Kubeconfig()}, args...)...).CombinedOutput()
+		out, err := exec.CommandContext(t.Context(), e.c.Kubectl(), append([]string{"--kubeconfig", e.c.Kubeconfig()}, args...)...).CombinedOutput()
 		assert.NilError(t, err, string(out))
 		return string(out)
 	}

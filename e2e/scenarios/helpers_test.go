@@ -1,7 +1,11 @@
 package scenarios
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +21,12 @@ import (
 
 	"github.com/catalyst-preview/catalyst/e2e/ghsim"
 	"github.com/catalyst-preview/catalyst/e2e/podfate"
+	"github.com/catalyst-preview/catalyst/e2e/system"
 	"github.com/catalyst-preview/catalyst/preview"
 )
 
-// router sends each task pod to its repository's policy; the default succeeds at once.
+// router sends each task pod to its repository's policy; the default runs the step image's
+// pods for real and lets the simulated build succeed at once.
 var router = &policyRouter{byRepo: map[string]podfate.Policy{}}
 
 type policyRouter struct {
@@ -30,10 +36,10 @@ type policyRouter struct {
 
 func (r *policyRouter) policy(t podfate.Task) podfate.Fate {
 	r.mu.Lock()
-	p := r.byRepo[t.PipelineRun.Annotations[preview.AnnotationRepo]]
+	p := r.byRepo[t.Annotation(preview.AnnotationRepo)]
 	r.mu.Unlock()
 	if p == nil {
-		return podfate.Fate{Results: podfate.Results(t)}
+		return podfate.Default(t, 0)
 	}
 	return p(t)
 }
@@ -51,20 +57,57 @@ func setPolicy(t *testing.T, repo string, p podfate.Policy) {
 	})
 }
 
+// scenario is how every scenario starts. The scenarios share one running system (see
+// TestMain); this checks that it is as a scenario expects it — trigger and reporter running,
+// no GitHub fault, webhooks flowing — and restores that when the scenario ends, however it
+// ends, so that one failure does not degrade the next scenario.
+func scenario(t *testing.T) *system.System {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local control plane and the system: run without -short")
+	}
+	restore := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		sys.Sim.ClearFaults()
+		sys.Sim.HoldWebhooks(false)
+		var errs []error
+		for _, p := range []*system.Process{sys.Trigger, sys.Reporter} {
+			if p.Pid() == 0 {
+				errs = append(errs, p.Start(ctx))
+			}
+		}
+		sys.Sim.SetWebhookURL(sys.Trigger.URL + "/webhook")
+		return errors.Join(errs...)
+	}
+	assert.NilError(t, restore(), "the shared system is broken")
+	t.Cleanup(func() {
+		if err := restore(); err != nil {
+			t.Errorf("restore the shared system: %v", err)
+		}
+	})
+	return sys
+}
+
 const waitLong = 2 * time.Minute
 
-func wait(t *testing.T, what string, check func() (bool, string)) {
+// wait polls check until it says done. An error from check fails the test at once with its
+// own message (poll.Error), instead of waiting out the timeout.
+func wait(t *testing.T, what string, check func() (done bool, state string, err error)) {
 	t.Helper()
 	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		ok, state := check()
-		if ok {
+		done, state, err := check()
+		switch {
+		case err != nil:
+			return poll.Error(fmt.Errorf("%s: %w", what, err))
+		case done:
 			return poll.Success()
 		}
 		return poll.Continue("%s: %s", what, state)
 	}, poll.WithTimeout(waitLong), poll.WithDelay(200*time.Millisecond))
 }
 
-// reportComment is the reporter's comment on the PR ("" if none yet).
+// reportComment is the reporter's comment on the PR ("" if none yet) and how many there are.
 func reportComment(repo string, number int) (string, int) {
 	var body string
 	n := 0
@@ -80,18 +123,18 @@ func reportComment(repo string, number int) (string, int) {
 func waitComment(t *testing.T, repo string, number int, wants ...string) string {
 	t.Helper()
 	var body string
-	wait(t, fmt.Sprintf("report comment on %s#%d containing %q", repo, number, wants), func() (bool, string) {
+	wait(t, fmt.Sprintf("report comment on %s#%d containing %q", repo, number, wants), func() (bool, string, error) {
 		var n int
 		body, n = reportComment(repo, number)
 		if n > 1 {
-			t.Fatalf("%d report comments on %s#%d: there must be one", n, repo, number)
+			return false, "", fmt.Errorf("%d report comments on %s#%d: there must be one", n, repo, number)
 		}
 		for _, w := range wants {
 			if !strings.Contains(body, w) {
-				return false, firstLines(body, 3)
+				return false, firstLines(body, 3), nil
 			}
 		}
-		return true, ""
+		return true, "", nil
 	})
 	return body
 }
@@ -108,25 +151,32 @@ func checkRun(repo, sha string) *github.CheckRun {
 func waitCheckRun(t *testing.T, repo, sha, conclusion string) *github.CheckRun {
 	t.Helper()
 	var cr *github.CheckRun
-	wait(t, fmt.Sprintf("check run of %s conclusion %s", short(sha), conclusion), func() (bool, string) {
+	wait(t, fmt.Sprintf("check run of %s conclusion %s", short(sha), conclusion), func() (bool, string, error) {
 		cr = checkRun(repo, sha)
 		if cr == nil {
-			return false, "no check run"
+			return false, "no check run", nil
 		}
 		if n := len(sys.Sim.CheckRuns(repo, sha)); n != 1 {
-			t.Fatalf("%d check runs for %s: there must be one per commit", n, short(sha))
+			return false, "", fmt.Errorf("%d check runs for %s: there must be one per commit", n, short(sha))
 		}
-		return cr.GetConclusion() == conclusion, cr.GetStatus() + "/" + cr.GetConclusion() + ": " + cr.GetOutput().GetTitle()
+		return cr.GetConclusion() == conclusion, cr.GetStatus() + "/" + cr.GetConclusion() + ": " + cr.GetOutput().GetTitle(), nil
 	})
 	return cr
 }
 
+// getRun reads a PipelineRun; nil without error when it does not exist.
+func getRun(ctx context.Context, ns, name string) (*pipelinev1.PipelineRun, error) {
+	pr, err := sys.Tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return pr, err
+}
+
+// pipelineRun is getRun for the test's own goroutine.
 func pipelineRun(t *testing.T, ns, name string) *pipelinev1.PipelineRun {
 	t.Helper()
-	pr, err := sys.Tekton.TektonV1().PipelineRuns(ns).Get(t.Context(), name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+	pr, err := getRun(t.Context(), ns, name)
 	assert.NilError(t, err)
 	return pr
 }
@@ -134,16 +184,16 @@ func pipelineRun(t *testing.T, ns, name string) *pipelinev1.PipelineRun {
 func waitRun(t *testing.T, ns, name, reason string) *pipelinev1.PipelineRun {
 	t.Helper()
 	var pr *pipelinev1.PipelineRun
-	wait(t, fmt.Sprintf("pipelinerun %s/%s reason %s", ns, name, reason), func() (bool, string) {
-		pr = pipelineRun(t, ns, name)
-		if pr == nil {
-			return false, "not created"
+	wait(t, fmt.Sprintf("pipelinerun %s/%s reason %s", ns, name, reason), func() (bool, string, error) {
+		var err error
+		if pr, err = getRun(t.Context(), ns, name); err != nil || pr == nil {
+			return false, "not created", err
 		}
 		c := pr.Status.GetCondition(apis.ConditionSucceeded)
 		if c == nil {
-			return reason == "", "no condition"
+			return false, "no condition", nil
 		}
-		return reason == "" || c.Reason == reason, c.Reason + ": " + c.Message
+		return c.Reason == reason, c.Reason + ": " + c.Message, nil
 	})
 	return pr
 }
@@ -179,7 +229,7 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// holdUntil keeps a task's pods running until release is closed, then lets them succeed.
+// holdUntil keeps a task's pods running until release is closed, then runs them as usual.
 func holdUntil(task string, release <-chan struct{}) podfate.Policy {
 	return func(t podfate.Task) podfate.Fate {
 		if t.Task == task {
@@ -189,6 +239,20 @@ func holdUntil(task string, release <-chan struct{}) podfate.Policy {
 				return podfate.Fate{Hold: true}
 			}
 		}
-		return podfate.Fate{Results: podfate.Results(t)}
+		return podfate.Default(t, 0)
 	}
+}
+
+// browse asks the ingress stand-in for a preview page, as a browser would.
+func browse(t *testing.T, host, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+sys.Ingress.Addr()+path, nil)
+	assert.NilError(t, err)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	assert.NilError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	assert.NilError(t, err)
+	return resp.StatusCode, string(body)
 }

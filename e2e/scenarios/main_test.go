@@ -18,12 +18,22 @@ import (
 	"github.com/catalyst-preview/catalyst/e2e/system"
 )
 
+// sys is shared by every scenario: one control plane, one trigger, one reporter, one GitHub
+// simulator, one pod-fate driver with its step runner, one ingress stand-in. What the scenarios
+// share, and how they stay apart:
+//   - each has a repository of its own, so it never sees another's pull requests, namespaces
+//     or runs; the outage scenario's repository has an installation of its own, so its spent
+//     rate limit touches nobody else (the others share the "acme" installation's budget);
+//   - a scenario that changes the shared system (GitHub faults, held webhooks, a stopped
+//     trigger or reporter) has it restored when it ends, and every scenario starts by checking
+//     that it is restored (scenario);
+//   - the scenarios run one after another (no t.Parallel), so the trigger's and the reporter's
+//     queues, leases and circuit breakers carry only what the one running scenario does.
 var sys *system.System
 
-// Each scenario has a repository of its own, so scenarios never see each other's pull requests.
 var repos = []string{
 	"acme/happy", "acme/supersede", "acme/failure", "acme/retry", "acme/close", "acme/redeliver",
-	"acme/ordering", "acme/lost", "acme/restart", "acme/reporter-down", "acme/outage", "acme/fork", "acme/queue",
+	"acme/ordering", "acme/lost", "acme/restart", "acme/reporter-down", "outage/app", "acme/fork", "acme/queue",
 }
 
 func TestMain(m *testing.M) {
@@ -64,18 +74,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
-	sys.Stop()
 	if code != 0 {
-		c.MarkFailed()
-		fmt.Fprintf(os.Stderr, "scenarios: trigger and reporter logs in %s\n", sys.Dir)
+		sys.MarkFailed() // the system's logs go to the cluster's artifacts
+	}
+	if err := sys.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "scenarios:", err)
+		code = 1
 	}
 	return code
-}
-
-func requireSystem(t *testing.T) *system.System {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the local control plane and the system: run without -short")
-	}
-	return sys
 }

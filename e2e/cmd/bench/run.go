@@ -20,6 +20,7 @@ import (
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/e2e/cluster"
 	"github.com/catalyst-preview/catalyst/e2e/ghsim"
+	"github.com/catalyst-preview/catalyst/e2e/podfate"
 	"github.com/catalyst-preview/catalyst/e2e/system"
 	"github.com/catalyst-preview/catalyst/preview"
 )
@@ -92,7 +93,10 @@ func run(ctx context.Context, o options) error {
 	fmt.Println("bench: starting the local control plane and the system (the first run builds it)...")
 	sys, err := system.Start(ctx, system.Options{
 		Repositories: []string{repo},
-		Progress:     os.Stderr,
+		// The bench measures the trigger and the reporter: every task succeeds at once,
+		// simulated, without the real step code (which e2e/scenarios runs).
+		Policy:   podfate.Succeed(0),
+		Progress: os.Stderr,
 		Configure: func(c *config.Config) {
 			c.Preview.Concurrency.Global, c.Preview.Concurrency.PerRepository = 500, 500
 		},
@@ -100,7 +104,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer sys.Stop()
+	defer func() { _ = sys.Stop() }()
 	w := newWatcher(sys)
 	go w.run(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), w.synced) {

@@ -25,13 +25,17 @@ func run(ctx context.Context, o demoOptions, out io.Writer) error {
 	start := time.Now()
 	sys, err := system.Start(ctx, system.Options{
 		Repositories: []string{o.Repo},
-		Policy:       podfate.Succeed(o.TaskDelay),
+		Policy:       podfate.RunSteps(o.TaskDelay),
 		Progress:     out,
 	})
 	if err != nil {
 		return err
 	}
-	defer sys.Stop()
+	defer func() {
+		if err := sys.Stop(); err != nil {
+			fmt.Fprintln(out, "stop:", err)
+		}
+	}()
 	fmt.Fprintf(out, "\nready in %s\n", time.Since(start).Round(time.Second))
 
 	opened := time.Now()
@@ -40,16 +44,22 @@ func run(ctx context.Context, o demoOptions, out io.Writer) error {
 		return fmt.Errorf("open the simulated pull request: %w", err)
 	}
 	ns := preview.NamespaceName(o.Repo, d.Number)
-	kc := sys.Cluster.Kubeconfig()
+	host := preview.PreviewHost(o.Repo, d.Number, sys.Config.Preview.Domain)
+	kc, kubectl := sys.Cluster.Kubeconfig(), sys.Cluster.Kubectl()
 	fmt.Fprintf(out, `
 Opened pull request %s#%d (head %s). Where to look:
-  kubectl --kubeconfig %s get namespaces -l catalyst.dev/managed=true
-  kubectl --kubeconfig %s -n %s get pipelineruns,taskruns,pods
-  tkn --kubeconfig %s -n %s pipelinerun list      (if tkn is installed)
+  %s --kubeconfig %s get namespaces -l catalyst.dev/managed=true
+  %s --kubeconfig %s -n %s get pipelineruns,taskruns,pods,deployments,ingresses
+  tkn --kubeconfig %s -n %s pipelinerun logs -L    (if tkn is installed: the deploy and health check
+      steps' lines are the real preview-step's output; the build's and the git fetch's say they were simulated)
   logs: %s (trigger), %s (reporter)
+The preview, http://%s, once deployed: no container runs on this machine, so a local stand-in for
+the ingress controller answers for it and says so. Open %s
+(*.localtest.me names resolve to 127.0.0.1 in public DNS), or: curl -H 'Host: %s' http://%s/
 The pull request's conversation, as the GitHub simulator holds it, follows when it changes.
 Press Ctrl-C to stop everything.
-`, o.Repo, d.Number, d.HeadSHA[:7], kc, kc, ns, kc, ns, sys.Trigger.LogPath, sys.Reporter.LogPath)
+`, o.Repo, d.Number, d.HeadSHA[:7], kubectl, kc, kubectl, kc, ns, kc, ns, sys.Trigger.LogPath, sys.Reporter.LogPath,
+		host, sys.Ingress.URL(host), host, sys.Ingress.Addr())
 
 	last := ""
 	tick := time.NewTicker(time.Second)
@@ -70,7 +80,7 @@ Press Ctrl-C to stop everything.
 			fmt.Fprintf(out, "\n──── %s ────\n%s\n", time.Now().Format("15:04:05"), conv)
 			last = conv
 		}
-		if o.ExitWhenDeployed && strings.Contains(conv, "http://"+preview.PreviewHost(o.Repo, d.Number, sys.Config.Preview.Domain)) && strings.Contains(conv, "success") {
+		if o.ExitWhenDeployed && strings.Contains(conv, "http://"+host) && strings.Contains(conv, "success") {
 			fmt.Fprintf(out, "preview reported %s after the pull request was opened\n", time.Since(opened).Round(time.Millisecond))
 			return nil
 		}

@@ -2,8 +2,9 @@
 // etcd, kube-apiserver, kube-controller-manager and kube-scheduler built from k8s.io/kubernetes,
 // KWOK simulating one node and the life of its pods, and the Tekton Pipelines controller with
 // its CRDs and ConfigMaps. Everything is built from Go modules (e2e/tools/*) into
-// e2e/.cache/bin/<key>/ once, and listens on loopback only. Nothing is mocked: tests talk to a
-// real apiserver, real controllers and the real Tekton reconcilers.
+// e2e/.cache/bin/<key>/ once, and listens on loopback only. No Kubernetes component is mocked:
+// tests talk to a real apiserver, real controllers and the real Tekton reconcilers. Nodes and
+// containers are simulated (KWOK); e2e/README.md has the table of what is real and what is not.
 //
 // Use it from a package's TestMain; tests call Require and get a namespace of their own:
 //

@@ -17,7 +17,6 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/poll"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
@@ -29,6 +28,7 @@ import (
 	"github.com/catalyst-preview/catalyst/e2e/process"
 	"github.com/catalyst-preview/catalyst/e2e/steprunner"
 	"github.com/catalyst-preview/catalyst/pipelines"
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
 const (
@@ -89,9 +89,8 @@ type env struct {
 	ns string
 }
 
-// newEnv is a namespace with the project's Tasks and a ServiceAccount "pipeline" that may do
-// what the trigger's provisioning allows (install a chart in the namespace), and one,
-// "nobody", that may do nothing.
+// newEnv is a namespace with the project's Tasks and the pipeline's ServiceAccount with exactly
+// the trigger's Role (preview.PipelineRules), and a ServiceAccount "nobody" that may do nothing.
 func newEnv(t *testing.T) env {
 	t.Helper()
 	c := cluster.Require(t)
@@ -99,27 +98,13 @@ func newEnv(t *testing.T) env {
 	e := env{c: c, ns: c.Namespace(t)}
 	ctx := t.Context()
 	assert.NilError(t, pipelines.Apply(ctx, tekton, e.ns))
-	for _, sa := range []string{"pipeline", "nobody"} {
+	for _, sa := range []string{preview.PipelineServiceAccount, "nobody"} {
 		_, err := c.Kube().CoreV1().ServiceAccounts(e.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
 		assert.NilError(t, err)
 	}
-	rw := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-	_, err := c.Kube().RbacV1().Roles(e.ns).Create(ctx, &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "pipeline"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets", "services", "serviceaccounts"}, Verbs: rw},
-			{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "events", "endpoints"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "replicasets"}, Verbs: rw},
-			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: rw},
-		},
-	}, metav1.CreateOptions{})
+	_, err := c.Kube().RbacV1().Roles(e.ns).Create(ctx, preview.PipelineRole(e.ns, nil), metav1.CreateOptions{})
 	assert.NilError(t, err)
-	_, err = c.Kube().RbacV1().RoleBindings(e.ns).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "pipeline"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "pipeline"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "pipeline", Namespace: e.ns}},
-	}, metav1.CreateOptions{})
+	_, err = c.Kube().RbacV1().RoleBindings(e.ns).Create(ctx, preview.PipelineRoleBinding(e.ns, nil), metav1.CreateOptions{})
 	assert.NilError(t, err)
 	return e
 }
@@ -223,7 +208,7 @@ func TestRealStepsDeployCheckAndCleanUp(t *testing.T) {
 	ctx := t.Context()
 	host := "7-app-" + e.ns + ".preview.test"
 
-	tr := e.taskRun(t, "pipeline", deployRun(host, ""))
+	tr := e.taskRun(t, preview.PipelineServiceAccount, deployRun(host, ""))
 	assert.Assert(t, succeeded(tr), "deploy: %v\n%s", tr.Status.GetCondition(apis.ConditionSucceeded), e.log(t, tr, "step-deploy"))
 	assert.Check(t, is.Equal(result(tr, "url"), "http://"+host))
 	assert.Check(t, is.Equal(result(tr, "release-revision"), "1"))
@@ -237,7 +222,7 @@ func TestRealStepsDeployCheckAndCleanUp(t *testing.T) {
 	}
 
 	// no route before the chart's Ingress exists is covered by the unknown host below
-	tr = e.taskRun(t, "pipeline", healthRun(host, standin.Addr()))
+	tr = e.taskRun(t, preview.PipelineServiceAccount, healthRun(host, standin.Addr()))
 	assert.Assert(t, succeeded(tr), "healthcheck:\n%s", e.log(t, tr, "step-healthcheck"))
 	assert.Check(t, is.Contains(e.log(t, tr, "step-healthcheck"), "preview is healthy"))
 	hits := standin.Hits(host)
@@ -254,7 +239,7 @@ func TestRealStepsDeployCheckAndCleanUp(t *testing.T) {
 	code, _ = get(t, "elsewhere.preview.test", "/healthz")
 	assert.Check(t, is.Equal(code, http.StatusNotFound), "no Ingress for that host")
 
-	tr = e.taskRun(t, "pipeline", `
+	tr = e.taskRun(t, preview.PipelineServiceAccount, `
 spec:
   taskRef: {name: catalyst-cleanup}
   params:
@@ -282,19 +267,19 @@ func TestRealStepUsesThePodsServiceAccount(t *testing.T) {
 	assert.Check(t, deploy.Terminated != nil && deploy.Terminated.ExitCode == 1, "%+v", deploy.Terminated)
 }
 
-// A health endpoint that does not answer fails the real health check through the stand-in
-// (the chart's pods declare /ready, the check asks /healthz); a step past its timeout is
-// stopped (TimeoutExceeded) and the steps after a failed one are skipped, as Tekton's
-// entrypoint does.
+// A health endpoint that does not answer keeps the real health check failing through the
+// stand-in (the chart's pods declare /ready, the check asks /healthz) until the step's timeout
+// stops it (TimeoutExceeded: the check itself would retry for 5 minutes), and the step after
+// it is skipped, as Tekton's entrypoint does.
 func TestRealStepFailuresTimeoutsAndSkips(t *testing.T) {
 	e := newEnv(t)
 	host := "7-fail-" + e.ns + ".preview.test"
-	tr := e.taskRun(t, "pipeline", deployRun(host, "other-health.yaml"))
+	tr := e.taskRun(t, preview.PipelineServiceAccount, deployRun(host, "other-health.yaml"))
 	assert.Assert(t, succeeded(tr), "deploy:\n%s", e.log(t, tr, "step-deploy"))
 	code, _ := get(t, host, "/ready")
 	assert.Check(t, is.Equal(code, http.StatusOK))
 
-	tr = e.taskRun(t, "pipeline", fmt.Sprintf(`
+	tr = e.taskRun(t, preview.PipelineServiceAccount, fmt.Sprintf(`
 spec:
   taskSpec:
     steps:
@@ -302,7 +287,7 @@ spec:
       image: %[1]s
       command: [preview-step]
       args: [healthcheck, --namespace=$(context.taskRun.namespace), --url=http://%[2]s, --path=/healthz, --connect-to=%[3]s, --timeout=5m]
-      timeout: 3s
+      timeout: 20s
     - name: after
       image: %[1]s
       command: [preview-step]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,8 +16,8 @@ import (
 )
 
 // LeaderElect runs lead while this process holds the Lease namespace/name, so that of several
-// replicas exactly one acts. It returns when ctx ends; losing the lease cancels lead's context
-// and the process should exit (the Deployment restarts it as a follower).
+// replicas exactly one acts. It returns when ctx ends and lead has returned; losing the lease
+// cancels lead's context and the process should exit (the Deployment restarts it as a follower).
 func LeaderElect(ctx context.Context, kube kubernetes.Interface, namespace, name string, log *zap.Logger, lead func(context.Context)) error {
 	host, _ := os.Hostname()
 	id := host + "_" + string(uuid.NewUUID())
@@ -26,6 +27,11 @@ func LeaderElect(ctx context.Context, kube kubernetes.Interface, namespace, name
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
 	lost := make(chan struct{})
+	// client-go calls OnStartedLeading on a goroutine of its own and does not wait for it: lead
+	// must have returned before LeaderElect does (its caller reads what lead wrote).
+	var mu sync.Mutex
+	leading, over := false, false
+	led := make(chan struct{})
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   15 * time.Second,
@@ -35,6 +41,14 @@ func LeaderElect(ctx context.Context, kube kubernetes.Interface, namespace, name
 		Name:            name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
+				mu.Lock()
+				if over {
+					mu.Unlock()
+					return
+				}
+				leading = true
+				mu.Unlock()
+				defer close(led)
 				log.Info("became leader", zap.String("lease", namespace+"/"+name), zap.String("identity", id))
 				lead(ctx)
 			},
@@ -48,6 +62,13 @@ func LeaderElect(ctx context.Context, kube kubernetes.Interface, namespace, name
 		return fmt.Errorf("leader election %s/%s: %w", namespace, name, err)
 	}
 	elector.Run(ctx)
+	mu.Lock()
+	over = true
+	wait := leading
+	mu.Unlock()
+	if wait {
+		<-led
+	}
 	select {
 	case <-lost:
 		if ctx.Err() == nil {

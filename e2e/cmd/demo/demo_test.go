@@ -11,7 +11,8 @@ import (
 )
 
 // The README's first command works: the demo brings the whole product up, opens a pull request
-// and sees the preview reported on it.
+// and sees the preview reported on it; the preview URL answers through the ingress stand-in, and
+// the steps' logs are the real step's output (or say that they were simulated).
 func TestDemoReportsAPreview(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the local control plane: run without -short")
@@ -24,4 +25,8 @@ func TestDemoReportsAPreview(t *testing.T) {
 	assert.Check(t, is.Contains(out.String(), "kubectl --kubeconfig"))
 	assert.Check(t, is.Contains(out.String(), "preview ready"))
 	assert.Check(t, is.Contains(out.String(), "preview reported"))
+	assert.Check(t, is.Contains(out.String(), `through the ingress stand-in: 200 OK, "This is not the application"`), "the preview URL answers")
+	assert.Check(t, is.Contains(out.String(), "Open it at:"), "the real deploy step's log")
+	assert.Check(t, is.Contains(out.String(), "preview is healthy"), "the real health check's log")
+	assert.Check(t, is.Contains(out.String(), "was simulated"), "the simulated build says so")
 }

@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"sort"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/catalyst-preview/catalyst/e2e/ghsim"
 	"github.com/catalyst-preview/catalyst/e2e/podfate"
@@ -61,7 +66,7 @@ Press Ctrl-C to stop everything.
 `, o.Repo, d.Number, d.HeadSHA[:7], kubectl, kc, kubectl, kc, ns, kc, ns, sys.Trigger.LogPath, sys.Reporter.LogPath,
 		host, sys.Ingress.URL(host), host, sys.Ingress.Addr())
 
-	last := ""
+	last, shown := "", false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -80,9 +85,58 @@ Press Ctrl-C to stop everything.
 			fmt.Fprintf(out, "\n──── %s ────\n%s\n", time.Now().Format("15:04:05"), conv)
 			last = conv
 		}
-		if o.ExitWhenDeployed && strings.Contains(conv, "http://"+host) && strings.Contains(conv, "success") {
+		if !shown && strings.Contains(conv, "http://"+host) && strings.Contains(conv, "success") {
+			shown = true
 			fmt.Fprintf(out, "preview reported %s after the pull request was opened\n", time.Since(opened).Round(time.Millisecond))
-			return nil
+			showPreview(ctx, out, sys, host)
+			showStepLogs(ctx, out, sys, ns)
+			if o.ExitWhenDeployed {
+				return nil
+			}
+		}
+	}
+}
+
+// showPreview asks the ingress stand-in for the preview's page, as a browser would.
+func showPreview(ctx context.Context, out io.Writer, sys *system.System, host string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sys.Ingress.Addr()+"/", nil)
+	if err != nil {
+		return
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(out, "\nGET http://%s/ through the ingress stand-in: %v\n", host, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	title := ""
+	if _, rest, ok := strings.Cut(string(body), "<h1>"); ok {
+		title, _, _ = strings.Cut(rest, "</h1>")
+	}
+	fmt.Fprintf(out, "\nGET http://%s/ through the ingress stand-in: %s, %q (%s)\n", host, resp.Status, title, sys.Ingress.URL(host))
+}
+
+// showStepLogs prints the end of every step's log as pods/log serves it (what tkn shows).
+func showStepLogs(ctx context.Context, out io.Writer, sys *system.System, ns string) {
+	pods, err := sys.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineTask"})
+	if err != nil {
+		return
+	}
+	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].CreationTimestamp.Before(&pods.Items[j].CreationTimestamp) })
+	fmt.Fprintln(out, "\nStep logs (pods/log, as tkn shows them):")
+	for _, p := range pods.Items {
+		for _, c := range p.Spec.Containers {
+			raw, err := sys.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+			if err != nil {
+				continue
+			}
+			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+			if len(lines) > 4 {
+				lines = append([]string{"…"}, lines[len(lines)-4:]...)
+			}
+			fmt.Fprintf(out, "  [%s : %s]\n    %s\n", p.Labels["tekton.dev/pipelineTask"], c.Name, strings.Join(lines, "\n    "))
 		}
 	}
 }

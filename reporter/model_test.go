@@ -2,6 +2,8 @@ package reporter
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,7 +28,10 @@ type fixture struct {
 	logs     string // the failed step's log, "" when unreadable
 	// diagnostics are written as the failed task's diagnostics result, encoded as the step
 	// encodes them.
-	diagnostics   []preview.Diagnostic
+	diagnostics []preview.Diagnostic
+	// stepResult, when set, names the diagnostics result the real preview-step wrote in its
+	// e2e test (step/testdata/diagnostics/NAME.json), used instead of diagnostics.
+	stepResult    string
 	forbidSecrets bool // reading secrets is Forbidden: the excerpt is withheld
 	runRemoved    bool // the check run of a run deleted before it finished
 }
@@ -61,19 +66,31 @@ var fixtures = map[string]fixture{
 	"run-removed":          {runRemoved: true},
 	"failed-template": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
 		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
-	}, logs: "Error: chart charts/example-app does not render\n", diagnostics: stepDiagnostics[preview.DiagnosticTemplate]},
+	}, logs: "Error: chart deploy/chart does not render\n", stepResult: "template"},
 	"failed-values": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
 		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
-	}, logs: "Error: values do not match the chart's schema\n", diagnostics: stepDiagnostics[preview.DiagnosticValues]},
+	}, logs: "Error: values do not match the chart's schema\n", stepResult: "values"},
 	"failed-manifest": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
 		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
-	}, logs: "Error: rendered manifests are invalid\n", diagnostics: stepDiagnostics[preview.DiagnosticManifest]},
+	}, logs: "Error: Service/preview-webapp was refused by the API server: services \"preview-webapp\" is forbidden: exceeded quota: catalyst-quota\n", stepResult: "manifest"},
 	"failed-health": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
 		"build": trSucceeded("31", "31"), "deploy": trSucceeded("31", "32"), "healthcheck": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
-	}, logs: "GET https://1-shop.preview.example.com/healthz: 503 Service Unavailable\npanic: no DATABASE_URL\n", diagnostics: stepDiagnostics[preview.DiagnosticHealth]},
+	}, logs: "      | listening on :80\n      | GET /healthz 500 (12ms)\n      | panic: connect to postgres at db:5432: connection refused\n\nError: health check of http://17-shop.preview.example.com/healthz failed after 3s\n", stepResult: "health"},
+	"failed-dependency": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
+		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
+	}, logs: "Error: dependency common 1.x.x (file://../common) is not vendored under deploy/chart/charts/\n", stepResult: "dependency"},
+	"failed-routing": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
+		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
+	}, logs: "Error: no Ingress in namespace pr-shop-1 routes 1-shop.preview.example.com to a Service port (found: nothing)\n", stepResult: "routing"},
+	"failed-rollout": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
+		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
+	}, logs: "Error: Service preview-webapp has no load balancer address (type LoadBalancer: no load balancer controller has assigned one)\n", stepResult: "rollout"},
+	"failed-config": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
+		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
+	}, logs: "Error: chart deploy/nochart not found in the repository at this commit\n", stepResult: "config"},
 	"failed-log-withheld": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
 		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", `"step-helm" exited with code 3: Error`),
-	}, logs: "token ghs_SECRETTOKEN123\n", forbidSecrets: true, diagnostics: stepDiagnostics[preview.DiagnosticTemplate]},
+	}, logs: "token ghs_SECRETTOKEN123\n", forbidSecrets: true, stepResult: "template"},
 	"failed-hostile": {run: []string{runFailed, classApplication}, taskRuns: map[string]string{
 		"build": trSucceeded("31", "31"), "deploy": trFailed("pod-deploy", "Failed", "@octocat <img src=x onerror=alert(1)> [click](https://evil.example) #1 ` | |"),
 	}, logs: "\x1b[31m@octocat\x1b[0m see https://evil.example/x\n```\n</details>\n# heading\n", diagnostics: []preview.Diagnostic{
@@ -82,9 +99,8 @@ var fixtures = map[string]fixture{
 	}},
 }
 
-// stepDiagnostics are shaped like what the deploy and healthcheck steps write (step.ChartError's
-// file, line and message, and the health check's summary), until the step's own outputs land in
-// step/testdata.
+// stepDiagnostics are hand-written, two per kind (one with a via location), for what the real
+// results in step/testdata/diagnostics (one finding each) do not show: several findings at once.
 var stepDiagnostics = map[string][]preview.Diagnostic{
 	preview.DiagnosticTemplate: {
 		{Kind: preview.DiagnosticTemplate, Path: "charts/example-app/templates/deployment.yaml", Line: 24,
@@ -106,6 +122,18 @@ var stepDiagnostics = map[string][]preview.Diagnostic{
 		{Kind: preview.DiagnosticRollout, Message: "Deployment/preview-web: 0/2 available (ImagePullBackOff)"},
 		{Kind: preview.DiagnosticHealth, Message: "GET https://1-shop.preview.example.com/healthz: 503 Service Unavailable after 30 attempts"},
 	},
+}
+
+// readStepResult is a diagnostics result the real preview-step wrote (go test ./cmd/preview-step
+// -run TestE2EDiagnosticsResults -update records them), checked to decode as the reporter will.
+func readStepResult(t testing.TB, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "step", "testdata", "diagnostics", name+".json"))
+	assert.NilError(t, err)
+	ds, err := preview.DecodeDiagnostics(string(data))
+	assert.NilError(t, err)
+	assert.Assert(t, len(ds) > 0, "%s.json has no diagnostics", name)
+	return string(data)
 }
 
 // longLog is far more than GitHub takes, even its last 40 lines: 100 lines of 2000 bytes, the
@@ -142,9 +170,12 @@ func (f fixture) report(t testing.TB) Report {
 	var children []child
 	for task, state := range f.taskRuns {
 		tr := taskRun(t, task, state)
-		if f.diagnostics != nil && tr.Status.GetCondition(apis.ConditionSucceeded).IsFalse() {
+		if (f.diagnostics != nil || f.stepResult != "") && tr.Status.GetCondition(apis.ConditionSucceeded).IsFalse() {
 			encoded, err := preview.EncodeDiagnostics(f.diagnostics)
 			assert.NilError(t, err)
+			if f.stepResult != "" {
+				encoded = readStepResult(t, f.stepResult)
+			}
 			tr.Status.Results = append(tr.Status.Results, pipelinev1.TaskRunResult{Name: preview.ResultDiagnostics,
 				Type: pipelinev1.ResultsTypeString, Value: *pipelinev1.NewStructuredValues(encoded)})
 		}

@@ -113,7 +113,7 @@ var kindTitles = map[string]string{
 	preview.DiagnosticTemplate: "Chart template error", preview.DiagnosticValues: "Values rejected by the chart's schema",
 	preview.DiagnosticManifest: "Invalid rendered manifest", preview.DiagnosticDependency: "Chart dependency error",
 	preview.DiagnosticRouting: "No route to the preview", preview.DiagnosticRollout: "Release not ready",
-	preview.DiagnosticHealth: "Health check failed",
+	preview.DiagnosticHealth: "Health check failed", preview.DiagnosticConfig: "Catalyst configuration error",
 }
 
 func kindTitle(kind string) string { return cmp.Or(kindTitles[kind], "Deployment error") }

@@ -278,6 +278,7 @@ func TestE2ELoadBalancerIsRefusedByTheDefaultQuota(t *testing.T) {
 	assert.Check(t, is.Equal(ds[0].Kind, preview.DiagnosticManifest))
 	assert.Check(t, is.Equal(ds[0].Path, "deploy/chart/templates/service.yaml"))
 	assert.Check(t, is.Contains(ds[0].Message, "Service/preview-webapp was refused by the API server: services \"preview-webapp\" is forbidden: exceeded quota: catalyst-quota, requested: services.loadbalancers=1"))
+	assert.Check(t, is.Contains(ds[0].Message, "set the Service type to ClusterIP in repositories[].values"), "the fix")
 }
 
 // Where the quota allows it, a LoadBalancer Service nothing gives an address to makes the wait

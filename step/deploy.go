@@ -363,7 +363,30 @@ func refusal(se *apierrors.StatusError, objs []objectRef, src chartSources) *Cha
 		}
 		break
 	}
+	if hint := quotaHint(se.ErrStatus.Message); hint != "" {
+		ce.Msg += ". " + hint
+	}
 	return ce
+}
+
+// quotaHint says what to change when the preview quota refuses a Service type: the quota's own
+// message names only the resource counts.
+func quotaHint(msg string) string {
+	if !strings.Contains(msg, "exceeded quota") {
+		return ""
+	}
+	var types []string
+	if strings.Contains(msg, "services.loadbalancers") {
+		types = append(types, "LoadBalancer")
+	}
+	if strings.Contains(msg, "services.nodeports") {
+		types = append(types, "NodePort")
+	}
+	if len(types) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("The preview namespace's quota limits %s Services (none by default; preview.quota in the Catalyst configuration): set the Service type to ClusterIP in repositories[].values, for example service.type: ClusterIP",
+		strings.Join(types, " and "))
 }
 
 // sameKind compares a Kind with what a Status names: the Kind (Invalid) or the resource

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
 	"k8s.io/client-go/rest"
 )
 
@@ -43,5 +44,30 @@ func TestPreviewURL(t *testing.T) {
 		{"https", "", ""},
 	} {
 		assert.Equal(t, PreviewURL(tc.scheme, tc.host), tc.want)
+	}
+}
+
+// The messages are ResourceQuota admission's, as the e2e tests record them
+// (step/testdata/diagnostics/manifest.json).
+func TestQuotaHint(t *testing.T) {
+	const lb = `services "web" is forbidden: exceeded quota: catalyst-quota, requested: services.loadbalancers=1,services.nodeports=1, used: services.loadbalancers=0,services.nodeports=0, limited: services.loadbalancers=0,services.nodeports=0`
+	tests := map[string]struct {
+		msg, want string
+	}{
+		"LoadBalancer": {msg: lb, want: "quota limits LoadBalancer and NodePort Services (none by default; preview.quota in the Catalyst configuration): set the Service type to ClusterIP"},
+		"NodePort": {msg: `services "web" is forbidden: exceeded quota: catalyst-quota, requested: services.nodeports=1, used: services.nodeports=0, limited: services.nodeports=0`,
+			want: "quota limits NodePort Services"},
+		"other resource": {msg: `pods "web-1" is forbidden: exceeded quota: catalyst-quota, requested: pods=1, used: pods=30, limited: pods=30`},
+		"not the quota":  {msg: `Service "web" is invalid: spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := quotaHint(tc.msg)
+			if tc.want == "" {
+				assert.Check(t, is.Equal(got, ""))
+				return
+			}
+			assert.Check(t, is.Contains(got, tc.want))
+		})
 	}
 }

@@ -111,10 +111,10 @@ type Preview struct {
 	// PipelineRunAnnotations are added to every PipelineRun (and so to its TaskRuns and pods):
 	// cost attribution, Tekton Chains or Results settings, or a test harness's instructions.
 	PipelineRunAnnotations map[string]string `json:"pipelineRunAnnotations,omitempty"`
-	// PodSecurity is the Pod Security Standard enforced in preview namespaces; warn and audit
-	// are always "restricted", so every deviation is visible. The default is "privileged"
-	// because BuildKit rootless (the build task) needs unconfined seccomp and AppArmor
-	// profiles, which "baseline" forbids; use "baseline" with a builder that does not.
+	// PodSecurity is the Pod Security Standard enforced in preview namespaces, baseline (the
+	// default) or restricted; warn and audit are always "restricted", so every deviation is
+	// visible. "privileged" is refused: the image build, which needs more, runs in
+	// BuildNamespace.
 	PodSecurity string `json:"podSecurity,omitempty"`
 	// BuildNamespace is where image builds run, as TaskRuns the trigger creates for each
 	// pipeline's build step (Pod Security "privileged": rootless BuildKit needs unconfined

@@ -39,6 +39,7 @@ func TestParseDefaults(t *testing.T) {
 	assert.Equal(t, c.Preview.Retry.MaxAttempts, 3)
 	assert.Equal(t, c.Preview.ResyncInterval.Duration, 5*time.Minute)
 	assert.Equal(t, c.Repositories[0].HealthPath, "/healthz")
+	assert.Equal(t, c.Preview.PodSecurity, "baseline")
 	assert.Equal(t, c.Preview.BuildNamespace, "catalyst-builds")
 	assert.DeepEqual(t, c.Preview.Egress.DNS, []EgressTarget{{Namespace: "kube-system", Ports: []string{"53/UDP", "53/TCP"}}})
 	assert.Check(t, !c.GitHub.CopyTokenToPreviews)
@@ -76,6 +77,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		"CA bundle is not PEM":          {edit: "  registry: registry.example.com/p=>  registry: r/p\n  healthCABundle: not a certificate", want: "preview.healthCABundle: no PEM certificate found"},
 		"CA bundle holds a key": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  healthCABundle: |\n    -----BEGIN PRIVATE KEY-----\n    AAAA\n    -----END PRIVATE KEY-----",
 			want: `preview.healthCABundle: PEM block 1 is "PRIVATE KEY", want CERTIFICATE`},
+		"privileged pod security": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  podSecurity: privileged",
+			want: "preview.podSecurity: privileged is refused: a pull request's chart could then run a privileged, hostPath or hostNetwork pod"},
 		"build namespace is the secrets namespace": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  buildNamespace: catalyst-secrets",
 			want: "preview.buildNamespace: must differ from preview.secretsNamespace"},
 		"build namespace looks like a PR namespace": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  buildNamespace: pr-builds",

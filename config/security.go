@@ -94,7 +94,7 @@ const (
 
 // Defaults of the build isolation.
 const (
-	DefaultPodSecurity    = "privileged"
+	DefaultPodSecurity    = PodSecurityBaseline
 	DefaultBuildNamespace = "catalyst-builds"
 )
 
@@ -108,9 +108,13 @@ func (e *Egress) defaults() {
 func (c *Config) validateSecurity(bad func(field, format string, args ...any)) {
 	p := c.Preview
 	switch p.PodSecurity {
-	case "privileged", PodSecurityBaseline, PodSecurityRestricted:
+	case PodSecurityBaseline, PodSecurityRestricted:
+	case "privileged":
+		bad("preview.podSecurity", "privileged is refused: a pull request's chart could then run a privileged, hostPath or "+
+			"hostNetwork pod, which is root on a node. Use baseline (the default) or restricted; the image build, which "+
+			"needs more, runs in preview.buildNamespace where no chart can place a pod")
 	default:
-		bad("preview.podSecurity", "must be privileged, baseline or restricted, got %q", p.PodSecurity)
+		bad("preview.podSecurity", "must be baseline or restricted, got %q", p.PodSecurity)
 	}
 	if msgs := validation.IsDNS1123Label(p.BuildNamespace); len(msgs) > 0 {
 		bad("preview.buildNamespace", "%q is not a namespace name: %s", p.BuildNamespace, strings.Join(msgs, "; "))

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/catalyst-preview/catalyst/preview"
 	"github.com/catalyst-preview/catalyst/tasks"
 
 	"github.com/catalyst-preview/catalyst/tasks/tektonyaml"
@@ -70,6 +71,22 @@ const (
 	ResultImageDigest     = "image-digest"
 	ResultReleaseRevision = "release-revision"
 )
+
+// TaskOf names the Task a pipeline task runs: its taskRef, or for the build custom task
+// (preview.BuildAPIVersion, preview.BuildKind) the Task the build controller runs for it in the
+// builds namespace. ok is false for a reference to anything else.
+func TaskOf(pt v1.PipelineTask) (name string, ok bool) {
+	ref := pt.TaskRef
+	switch {
+	case ref == nil:
+		return "", false
+	case ref.APIVersion == preview.BuildAPIVersion && string(ref.Kind) == preview.BuildKind:
+		return tasks.Build, true
+	case ref.APIVersion == "" && (ref.Kind == "" || ref.Kind == v1.NamespacedTaskKind):
+		return ref.Name, ref.Name != ""
+	}
+	return "", false
+}
 
 // FieldManager is the server-side apply field manager of Apply.
 const FieldManager = "catalyst-preview"

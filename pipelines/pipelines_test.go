@@ -125,7 +125,8 @@ func TestTaskNamesOrderAndTimeouts(t *testing.T) {
 	for _, pl := range pipelines.All() {
 		var total time.Duration
 		for _, pt := range pl.Spec.Tasks {
-			assert.Check(t, pt.TaskRef != nil && pt.TaskRef.Name == refs[pt.Name], "%s/%s references %v", pl.Name, pt.Name, pt.TaskRef)
+			name, ok := pipelines.TaskOf(pt)
+			assert.Check(t, ok && name == refs[pt.Name], "%s/%s references %v", pl.Name, pt.Name, pt.TaskRef)
 			assert.Check(t, pt.Timeout != nil && pt.Timeout.Duration > 0, "%s/%s needs a timeout", pl.Name, pt.Name)
 			if pt.Timeout != nil {
 				total += pt.Timeout.Duration
@@ -142,8 +143,9 @@ func TestTaskRefsResolveAndParamsMatch(t *testing.T) {
 	for _, p := range pipelines.All() {
 		for _, pt := range p.Spec.Tasks {
 			t.Run(p.Name+"/"+pt.Name, func(t *testing.T) {
-				task, ok := tasks.Get(pt.TaskRef.Name)
-				assert.Assert(t, ok, "taskRef %s has no file in tasks/", pt.TaskRef.Name)
+				name, _ := pipelines.TaskOf(pt)
+				task, ok := tasks.Get(name)
+				assert.Assert(t, ok, "taskRef %v has no file in tasks/", pt.TaskRef)
 				used[task.Name] = true
 				passed := map[string]bool{}
 				for _, param := range pt.Params {
@@ -189,7 +191,8 @@ func TestReferencesResolve(t *testing.T) {
 				if !assert.Check(t, pt != nil, "%s: no pipeline task %s", m[0], m[1]) {
 					continue
 				}
-				task, _ := tasks.Get(pt.TaskRef.Name)
+				name, _ := pipelines.TaskOf(*pt)
+				task, _ := tasks.Get(name)
 				assert.Check(t, hasResult(task, m[2]), "%s: task %s declares no result %s", m[0], task.Name, m[2])
 			}
 		})
@@ -224,7 +227,12 @@ func TestContractGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "  tasks:\n")
 		for _, pt := range p.Spec.Tasks {
-			fmt.Fprintf(&b, "    %-12s taskRef %-22s timeout %-6s runAfter %v\n", pt.Name, pt.TaskRef.Name, pt.Timeout.Duration, pt.RunAfter)
+			ref := pt.TaskRef.Name
+			if pt.TaskRef.APIVersion != "" {
+				name, _ := pipelines.TaskOf(pt)
+				ref = pt.TaskRef.APIVersion + "/" + string(pt.TaskRef.Kind) + " (runs " + name + ")"
+			}
+			fmt.Fprintf(&b, "    %-12s taskRef %-22s timeout %-6s runAfter %v\n", pt.Name, ref, pt.Timeout.Duration, pt.RunAfter)
 		}
 		if len(p.Spec.Results) > 0 {
 			fmt.Fprintf(&b, "  results:\n")

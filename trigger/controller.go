@@ -9,6 +9,7 @@ import (
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	tektoninformers "github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	tektonlistersv1beta1 "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1beta1"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,6 +89,7 @@ type Controller struct {
 	apiServer  apiServerListers
 	runs       tektonlisters.PipelineRunLister
 	taskRuns   tektonlisters.TaskRunLister
+	customRuns tektonlistersv1beta1.CustomRunLister // the builds (trigger/buildrun)
 	pipelines  tektonlisters.PipelineLister
 	tasks      tektonlisters.TaskLister
 	synced     []cache.InformerSynced
@@ -142,22 +144,24 @@ func NewController(d Deps) *Controller {
 	secretInformer := c.sourceInformers.Core().V1().Secrets()
 	prInformer := c.tektonInformers.Tekton().V1().PipelineRuns()
 	trInformer := c.tektonInformers.Tekton().V1().TaskRuns()
+	crInformer := c.tektonInformers.Tekton().V1beta1().CustomRuns()
 	plInformer := c.tektonSources.Tekton().V1().Pipelines()
 	taskInformer := c.tektonSources.Tekton().V1().Tasks()
 
 	// Not started yet, so SetTransform cannot fail.
 	_ = preview.SlimInformers(nsInformer.Informer(), cmInformer.Informer(), secretInformer.Informer(),
-		prInformer.Informer(), trInformer.Informer(), plInformer.Informer(), taskInformer.Informer())
+		prInformer.Informer(), trInformer.Informer(), crInformer.Informer(), plInformer.Informer(), taskInformer.Informer())
 	c.namespaces = nsInformer.Lister()
 	c.pendings = cmInformer.Lister()
 	c.secrets = secretInformer.Lister()
 	c.runs = prInformer.Lister()
 	c.taskRuns = trInformer.Lister()
+	c.customRuns = crInformer.Lister()
 	c.pipelines = plInformer.Lister()
 	c.tasks = taskInformer.Lister()
 	c.synced = []cache.InformerSynced{
 		nsInformer.Informer().HasSynced, cmInformer.Informer().HasSynced, secretInformer.Informer().HasSynced,
-		prInformer.Informer().HasSynced, trInformer.Informer().HasSynced,
+		prInformer.Informer().HasSynced, trInformer.Informer().HasSynced, crInformer.Informer().HasSynced,
 		plInformer.Informer().HasSynced, taskInformer.Informer().HasSynced,
 	}
 

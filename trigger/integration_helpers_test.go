@@ -13,6 +13,7 @@ import (
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sync/errgroup"
 	"gotest.tools/v3/assert"
 	"gotest.tools/v3/poll"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,7 @@ import (
 	"github.com/catalyst-preview/catalyst/githubapp"
 	"github.com/catalyst-preview/catalyst/pipelines"
 	"github.com/catalyst-preview/catalyst/preview"
+	"github.com/catalyst-preview/catalyst/trigger/buildrun"
 	"github.com/catalyst-preview/catalyst/trigger/webhook"
 )
 
@@ -59,6 +61,8 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	c := cluster.Require(t)
 	ctx := t.Context()
 	system := c.Namespace(t)
+	// Each test's builds run in a namespace of its own: tests share the cluster.
+	builds := c.Namespace(t)
 	rc := c.RESTConfig()
 	rc.QPS, rc.Burst = 200, 400
 	s := &stack{t: t, kube: c.Kube(), system: system, decorate: o.decorate}
@@ -82,6 +86,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		cfg.Repositories[0].Name = s.repo
 		cfg.Preview.PipelineNamespace = system
 		cfg.Preview.SecretsNamespace = system
+		cfg.Preview.BuildNamespace = builds
 		cfg.Preview.Retry.BaseDelay = &metav1.Duration{Duration: time.Second}
 		if o.configure != nil {
 			o.configure(cfg)
@@ -125,9 +130,15 @@ func newStack(t *testing.T, o stackOptions) *stack {
 func (s *stack) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
+	// The trigger binary runs both controllers (cmd/trigger): the build controller runs the
+	// pipeline's build custom task in the builds namespace.
+	builds := buildrun.NewController(buildrun.Deps{Kube: s.kube, Tekton: s.tekton, Dynamic: s.ctrl.Dynamic, Config: s.cfg, Log: s.ctrl.Log.Named("build")})
 	go func() {
 		defer close(s.done)
-		if err := s.ctrl.Run(ctx, 2); err != nil {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return s.ctrl.Run(ctx, 2) })
+		g.Go(func() error { return builds.Run(ctx, 2) })
+		if err := g.Wait(); err != nil {
 			s.t.Errorf("controller: %v", err)
 		}
 	}()

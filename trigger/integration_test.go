@@ -2,18 +2,26 @@ package trigger
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-github/v62/github"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/poll"
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/e2e/cluster"
@@ -56,6 +64,18 @@ func TestIntegrationOpenProvisionsAndDeploys(t *testing.T) {
 	token, err := s.kube.CoreV1().Secrets(ns).Get(ctx, preview.GitTokenSecret, metav1.GetOptions{})
 	assert.NilError(t, err)
 	assert.Check(t, len(token.Data["token"]) > 0, "the pipeline gets an installation token")
+	// GitHub (the simulator enforces token permissions as GitHub does) refuses that token any
+	// write: a pod of the PR's chart that reads it can fetch the repository and nothing more.
+	owner, name := splitOwnerRepo(s.repo)
+	withToken := github.NewClient(nil).WithAuthToken(string(token.Data["token"]))
+	withToken.BaseURL, err = url.Parse(s.sim.URL() + "/")
+	assert.NilError(t, err)
+	_, resp, err := withToken.Issues.CreateComment(ctx, owner, name, d.Number, &github.IssueComment{Body: github.String("from the chart")})
+	assert.Assert(t, err != nil && resp != nil)
+	assert.Check(t, is.Equal(resp.StatusCode, http.StatusForbidden))
+	_, resp, err = withToken.Checks.CreateCheckRun(ctx, owner, name, github.CreateCheckRunOptions{Name: "forged", HeadSHA: d.HeadSHA})
+	assert.Assert(t, err != nil && resp != nil)
+	assert.Check(t, is.Equal(resp.StatusCode, http.StatusForbidden))
 	nsObj, err := s.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	assert.NilError(t, err)
 	assert.Equal(t, nsObj.Labels["pod-security.kubernetes.io/audit"], "restricted")
@@ -199,7 +219,7 @@ func TestIntegrationQueue(t *testing.T) {
 	s.waitRun(s.namespaceOf(d2.Number), run2, annotated(preview.AnnotationQueuePosition, "1"))
 	s.waitRun(s.namespaceOf(d3.Number), run3, annotated(preview.AnnotationQueuePosition, "2"))
 
-	s.release(s.namespaceOf(d1.Number), run1, "build")
+	s.release(s.cfg.Preview.BuildNamespace, run1, "build") // the build runs in the builds namespace
 	s.waitRun(s.namespaceOf(d1.Number), run1, reason("Succeeded"))
 	started := s.waitRun(s.namespaceOf(d2.Number), run2, taskStarted("build"))
 	assert.Equal(t, started.Annotations[preview.AnnotationQueuePosition], "", "a started run has no queue position")
@@ -364,6 +384,82 @@ func TestIntegrationConcurrentRecordsConverge(t *testing.T) {
 
 func shaN(i int) string {
 	return strconv.FormatInt(int64(0xabc000+i), 16) + "0000000000000000000000000000000000"
+}
+
+// A chart that asks for the node — a privileged container, a hostPath volume, the host's network
+// or PID namespace, or the build's unconfined seccomp — gets no pod: the pipeline ServiceAccount
+// may create the Deployment, and Pod Security admission (baseline, enforced on the namespace the
+// trigger provisioned) refuses its pods; the Deployment says why, which is what the deploy
+// step's rollout wait reports to the pull request.
+func TestIntegrationChartCannotReachTheNode(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	ctx := t.Context()
+	d := s.open(ghsim.PROptions{Author: "alice", AuthorAssociation: "MEMBER"})
+	ns := s.namespaceOf(d.Number)
+	s.waitRun(ns, preview.PipelineRunName(preview.KindDeploy, d.HeadSHA, 1), reason("Succeeded"))
+
+	rc := cluster.Require(t).RESTConfig()
+	rc.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + ns + ":" + PipelineServiceAccount,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+	}
+	rc.WarningHandler = rest.NoWarnings{} // admission's "would violate restricted" warnings are expected here
+	asPipeline := kubernetes.NewForConfigOrDie(rc)
+	yes := true
+	tests := map[string]struct {
+		edit func(*corev1.PodSpec)
+		want string
+	}{
+		"privileged container": {edit: func(p *corev1.PodSpec) {
+			p.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+		}, want: "privileged"},
+		"hostPath volume": {edit: func(p *corev1.PodSpec) {
+			p.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		}, want: "hostPath volumes"},
+		"host network": {edit: func(p *corev1.PodSpec) { p.HostNetwork = true }, want: "host namespaces"},
+		"host PID":     {edit: func(p *corev1.PodSpec) { p.HostPID = true }, want: "host namespaces"},
+		"unconfined seccomp": {edit: func(p *corev1.PodSpec) {
+			p.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}}
+		}, want: "seccompProfile"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			app := strings.ToLower(strings.ReplaceAll(name, " ", "-"))
+			spec := corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}}
+			tc.edit(&spec)
+			one := int32(1)
+			_, err := asPipeline.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: app},
+				Spec: appsv1.DeploymentSpec{
+					Replicas: &one,
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}}, Spec: spec},
+				},
+			}, metav1.CreateOptions{})
+			assert.NilError(t, err, "the pipeline may create Deployments; admission judges their pods")
+			poll.WaitOn(t, func(poll.LogT) poll.Result {
+				dep, err := s.kube.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
+				if err != nil {
+					return poll.Error(err)
+				}
+				if dep.Status.ReadyReplicas > 0 {
+					return poll.Error(fmt.Errorf("deployment %s has a ready pod: admission let it through", app))
+				}
+				for _, c := range dep.Status.Conditions {
+					if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+						if !strings.Contains(c.Message, `violates PodSecurity "baseline:latest"`) || !strings.Contains(c.Message, tc.want) {
+							return poll.Error(fmt.Errorf("replica failure is not Pod Security's refusal of %s: %s", tc.want, c.Message))
+						}
+						return poll.Success()
+					}
+				}
+				return poll.Continue("deployment %s has no ReplicaFailure condition yet", app)
+			}, poll.WithTimeout(60*time.Second), poll.WithDelay(200*time.Millisecond))
+			pods, err := s.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+			assert.NilError(t, err)
+			assert.Check(t, is.Len(pods.Items, 0))
+		})
+	}
 }
 
 func sarFor(ns, target string) *authorizationv1.SubjectAccessReview {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 
@@ -21,8 +22,9 @@ var infrastructureReasons = map[string]bool{
 	"ExceededNodeResources":                           true, // tekton pod.ReasonExceededNodeResources
 }
 
-// runInfoOf reads a PipelineRun (and the TaskRuns it owns, by name) into what planning needs.
-func runInfoOf(pr *pipelinev1.PipelineRun, taskRuns map[string]*pipelinev1.TaskRun, graceful []string) runInfo {
+// runInfoOf reads a PipelineRun (and the TaskRuns and CustomRuns it owns, by name) into what
+// planning needs.
+func runInfoOf(pr *pipelinev1.PipelineRun, taskRuns map[string]*pipelinev1.TaskRun, customRuns map[string]*v1beta1.CustomRun, graceful []string) runInfo {
 	r := runInfo{
 		Name:       pr.Name,
 		Kind:       pr.Labels[preview.LabelKind],
@@ -53,16 +55,23 @@ func runInfoOf(pr *pipelinev1.PipelineRun, taskRuns map[string]*pipelinev1.TaskR
 		if slices.Contains(graceful, child.PipelineTaskName) {
 			r.InGraceful = true
 		}
+		if tr := taskRuns[child.Name]; tr != nil && !tr.IsDone() {
+			r.Unsettled = true
+		}
+		if cr := customRuns[child.Name]; cr != nil && !cr.IsDone() {
+			r.Unsettled = true
+		}
 	}
 	if r.Done && !r.Succeeded {
-		r.Infrastructure = infrastructureFailure(pr, taskRuns)
+		r.Infrastructure = infrastructureFailure(pr, taskRuns, customRuns)
 	}
 	return r
 }
 
 // infrastructureFailure: some TaskRun of the run failed for a reason outside the user's code,
 // or a TaskRun timed out without ever getting a pod (quota refusal, nothing schedulable).
-func infrastructureFailure(pr *pipelinev1.PipelineRun, taskRuns map[string]*pipelinev1.TaskRun) bool {
+// The build is a CustomRun whose failure reason is its build TaskRun's (trigger/buildrun).
+func infrastructureFailure(pr *pipelinev1.PipelineRun, taskRuns map[string]*pipelinev1.TaskRun, customRuns map[string]*v1beta1.CustomRun) bool {
 	if pr.Annotations[preview.AnnotationFailureClass] == "infrastructure" {
 		return true
 	}
@@ -70,6 +79,12 @@ func infrastructureFailure(pr *pipelinev1.PipelineRun, taskRuns map[string]*pipe
 		return false
 	}
 	for _, child := range pr.Status.ChildReferences {
+		if cr := customRuns[child.Name]; cr != nil {
+			if cond := cr.Status.GetCondition(apis.ConditionSucceeded); cond != nil && cond.IsFalse() && infrastructureReasons[cond.Reason] {
+				return true
+			}
+			continue
+		}
 		tr := taskRuns[child.Name]
 		if tr == nil {
 			continue

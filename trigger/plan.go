@@ -26,6 +26,9 @@ type runInfo struct {
 	// Infrastructure: the run failed for a reason outside the user's code (eviction, image pull,
 	// quota, unschedulable) and deserves an automatic new attempt.
 	Infrastructure bool
+	// Unsettled: a child TaskRun or CustomRun of a finished run is not finished in the cache
+	// yet (the PipelineRun's event came first), so its failure cannot be classified yet.
+	Unsettled bool
 }
 
 func (r runInfo) stopping() bool { return r.SpecStatus != "" && r.SpecStatus != specPending }

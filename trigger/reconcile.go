@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +65,14 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 	for _, tr := range trs {
 		byName[tr.Name] = tr
 	}
+	crs, err := c.customRuns.CustomRuns(ns.Name).List(labels.Everything())
+	if err != nil {
+		return 0, fmt.Errorf("list customruns of %s: %w", ns.Name, err)
+	}
+	customByName := make(map[string]*v1beta1.CustomRun, len(crs))
+	for _, cr := range crs {
+		customByName[cr.Name] = cr
+	}
 	obs := observedPR{
 		Now:            c.Now(),
 		Head:           rec.Ann[preview.AnnotationHeadSHA],
@@ -81,7 +90,7 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 	}
 	byRun := map[string]*pipelinev1.PipelineRun{}
 	for _, pr := range runs {
-		info := runInfoOf(pr, byName, c.Config.Preview.GracefulTasks)
+		info := runInfoOf(pr, byName, customByName, c.Config.Preview.GracefulTasks)
 		obs.Runs = append(obs.Runs, info)
 		byRun[pr.Name] = pr
 		if err := c.classify(ctx, pr, info); err != nil {
@@ -199,7 +208,7 @@ func (c *Controller) stop(ctx context.Context, pr *pipelinev1.PipelineRun, s sto
 // classify records on a failed run whether it failed for an infrastructure reason, once, so the
 // reporter can say so and the decision survives the TaskRuns being garbage-collected.
 func (c *Controller) classify(ctx context.Context, pr *pipelinev1.PipelineRun, info runInfo) error {
-	if !info.Done || info.Succeeded || info.Kind != preview.KindDeploy || pr.Annotations[preview.AnnotationFailureClass] != "" || info.stopping() {
+	if !info.Done || info.Succeeded || info.Kind != preview.KindDeploy || pr.Annotations[preview.AnnotationFailureClass] != "" || info.stopping() || info.Unsettled {
 		return nil
 	}
 	class := "application"

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/catalyst-preview/catalyst/cmd/internal/setup"
 	"github.com/catalyst-preview/catalyst/githubapp"
 	"github.com/catalyst-preview/catalyst/trigger"
+	"github.com/catalyst-preview/catalyst/trigger/buildrun"
 	"github.com/catalyst-preview/catalyst/trigger/record"
 	"github.com/catalyst-preview/catalyst/trigger/webhook"
 )
@@ -38,6 +40,11 @@ func run(ctx context.Context, o options) error {
 	mux := setup.NewMux(b.Kube, b.Registry)
 	// Every replica serves webhooks: recording is safe under concurrency; only the leader reconciles.
 	mux.Handle("/webhook", webhook.NewHandler(secrets, store, b.Log, webhook.NewMetrics(b.Registry)))
-	return setup.RunController(ctx, o.ControllerOptions, b.Kube, mux, b.Log,
-		func(ctx context.Context) error { return controller.Run(ctx, o.Workers) })
+	builds := buildrun.NewController(buildrun.Deps{Kube: b.Kube, Tekton: b.Tekton, Dynamic: dyn, Config: b.Config, Log: b.Log.Named("build")})
+	return setup.RunController(ctx, o.ControllerOptions, b.Kube, mux, b.Log, func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return controller.Run(ctx, o.Workers) })
+		g.Go(func() error { return builds.Run(ctx, 2) })
+		return g.Wait()
+	})
 }

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/catalyst-preview/catalyst/e2e/cluster"
+	"github.com/catalyst-preview/catalyst/preview"
 )
 
 // Fate is how one task pod ends. The zero value: every step succeeds at once.
@@ -52,6 +53,8 @@ type Fate struct {
 
 // Task says which task pod is asking.
 type Task struct {
+	// Namespace is the PipelineRun's: the PR namespace, also for a build pod, which runs in the
+	// builds namespace (trigger/buildrun); Pod.Namespace is the pod's.
 	Namespace string
 	// PipelineRun is the run the pod belongs to; nil for a TaskRun outside a pipeline.
 	PipelineRun *pipelinev1.PipelineRun
@@ -291,14 +294,20 @@ func (d *Driver) decide(ctx context.Context, p *corev1.Pod) error {
 	if p.DeletionTimestamp != nil || (p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending) {
 		return nil
 	}
-	t := Task{Namespace: p.Namespace, Task: p.Labels["tekton.dev/pipelineTask"], Pod: p}
+	// A build pod runs in the builds namespace (trigger/buildrun); its PipelineRun is in the PR
+	// namespace the build controller labels it with.
+	prNamespace := p.Namespace
+	if ns := p.Labels[preview.LabelRunNamespace]; ns != "" {
+		prNamespace = ns
+	}
+	t := Task{Namespace: prNamespace, Task: p.Labels["tekton.dev/pipelineTask"], Pod: p}
 	if d.o.Runner != nil {
 		t.StepImage = d.o.Runner.Runs(p)
 	}
 	if prName := p.Labels["tekton.dev/pipelineRun"]; prName != "" {
-		pr, err := d.tekton.TektonV1().PipelineRuns(p.Namespace).Get(ctx, prName, metav1.GetOptions{})
+		pr, err := d.tekton.TektonV1().PipelineRuns(prNamespace).Get(ctx, prName, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("get pipelinerun %s/%s: %w", p.Namespace, prName, err)
+			return fmt.Errorf("get pipelinerun %s/%s: %w", prNamespace, prName, err)
 		}
 		t.PipelineRun = pr
 	}

@@ -110,7 +110,7 @@ func TestWebhookRecordedDeliveries(t *testing.T) {
 				ann = ns.Annotations
 				assert.Equal(t, ns.Labels[preview.LabelManaged], "true")
 				assert.Equal(t, ns.Labels[preview.LabelPR], "42")
-				assert.Equal(t, ns.Labels["pod-security.kubernetes.io/enforce"], "privileged")
+				assert.Equal(t, ns.Labels["pod-security.kubernetes.io/enforce"], "baseline")
 				assert.Equal(t, ns.Labels["pod-security.kubernetes.io/warn"], "restricted")
 			case tc.pending != "":
 				cm, err := f.kube.CoreV1().ConfigMaps(systemNS).Get(context.Background(), tc.pending, metav1.GetOptions{})

@@ -134,7 +134,7 @@ func TestSecondaryRateLimit(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	f := newFaultFixture(t, Options{})
-	const d = 150 * time.Millisecond
+	const d = time.Second
 	f.s.SetLatency(d)
 	start := time.Now()
 	_, err := f.list()
@@ -145,6 +145,48 @@ func TestLatency(t *testing.T) {
 	_, err = f.list()
 	assert.NilError(t, err)
 	assert.Assert(t, time.Since(start) < d, "latency cleared")
+}
+
+// The latency is each request's own, as GitHub's is: concurrent requests wait side by side, not
+// one after another behind the simulator's lock (which would make concurrency look slow in the
+// bench). Serialised, five requests would take at least 10 s.
+func TestLatencyIsPerRequest(t *testing.T) {
+	f := newFaultFixture(t, Options{})
+	const d, n = 2 * time.Second, 5
+	f.s.SetLatency(d)
+	start := time.Now()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := f.list()
+			errs <- err
+		}()
+	}
+	for range n {
+		assert.NilError(t, <-errs)
+	}
+	elapsed := time.Since(start)
+	assert.Assert(t, elapsed >= d, "answered after %s", elapsed)
+	assert.Assert(t, elapsed < (n-1)*d, "%d concurrent requests took %s: the latency is serialised", n, elapsed)
+}
+
+// An observer sees every answered call once, with its route and status, after it was recorded.
+func TestObserve(t *testing.T) {
+	f := newFaultFixture(t, Options{})
+	seen := make(chan Call, 10)
+	f.s.Observe(func(c Call) { seen <- c })
+	f.s.FailNext(1, http.StatusBadGateway)
+	_, err := f.list()
+	assert.Equal(t, statusOf(err), http.StatusBadGateway)
+	_, err = f.list()
+	assert.NilError(t, err)
+	for _, want := range []int{http.StatusBadGateway, http.StatusOK} {
+		c := <-seen
+		assert.Equal(t, c.Route, RoutePulls)
+		assert.Equal(t, c.Status, want)
+	}
+	assert.Equal(t, len(seen), 0, "each call once")
+	assert.Equal(t, len(f.s.Calls()), 2+1, "the token exchange and the two calls are recorded")
 }
 
 func TestDropWebhooks(t *testing.T) {

@@ -2,6 +2,7 @@ package ghsim
 
 import (
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -25,8 +26,22 @@ func (c Call) Write() bool {
 
 func (s *Sim) record(c Call) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.calls = append(s.calls, c)
+	observers := s.observers
+	s.mu.Unlock()
+	for _, f := range observers {
+		f(c)
+	}
+}
+
+// Observe calls f with every call once it is answered and recorded, on the request's goroutine
+// and outside the simulator's lock: a bench can stamp what changed the moment it changed without
+// polling the simulator (which would contend with the requests it measures). f must be quick
+// and safe for concurrent use; it may call the simulator.
+func (s *Sim) Observe(f func(Call)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observers = append(slices.Clip(s.observers), f) // a copy when grown: record reads it unlocked
 }
 
 // Calls returns every recorded call, oldest first.

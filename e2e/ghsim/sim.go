@@ -63,6 +63,7 @@ type Sim struct {
 	tokens        map[string]*token
 	userRates     map[string]*bucket // personal access tokens' budgets, by login
 	calls         []Call
+	observers     []func(Call)
 	faults        faults
 	webhooks      webhookState
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,4 +33,18 @@ func TestDemoReportsAPreview(t *testing.T) {
 	assert.Check(t, is.Contains(out.String(), "Open it at:"), "the real deploy step's log")
 	assert.Check(t, is.Contains(out.String(), "preview is healthy"), "the real health check's log")
 	assert.Check(t, is.Contains(out.String(), "was simulated"), "the simulated build says so")
+
+	// `make run` leaves nothing in the temporary folder: the system's folder (configuration,
+	// binaries, logs) and the cluster's (etcd's data, certificates, kubeconfigs) are removed
+	// when it stops.
+	for _, re := range []*regexp.Regexp{regexp.MustCompile(`logs: (\S+) \(trigger\)`), regexp.MustCompile(`--kubeconfig (\S+) get namespaces`)} {
+		m := re.FindStringSubmatch(out.String())
+		if !assert.Check(t, m != nil, "no %s in the output", re) {
+			continue
+		}
+		dir := filepath.Dir(m[1])
+		assert.Check(t, strings.HasPrefix(dir, os.TempDir()), "%s is not in the temporary folder", dir)
+		_, err := os.Stat(dir)
+		assert.Check(t, os.IsNotExist(err), "%s is left behind (%v)", dir, err)
+	}
 }

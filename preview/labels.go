@@ -14,6 +14,9 @@ const (
 	LabelSHA         = Prefix + "sha"         // full 40-hex head SHA
 	LabelKind        = Prefix + "kind"        // KindDeploy | KindCleanup (PipelineRuns)
 	LabelEnvironment = Prefix + "environment" // EnvironmentPreview
+	// LabelKeep on a PR namespace ("true") exempts it from the idle TTL and from gc --idle;
+	// previewctl keep/unkeep set and remove it. A closed PR's environment goes regardless.
+	LabelKeep = Prefix + "keep"
 )
 
 // Label values.
@@ -62,7 +65,22 @@ const (
 	AnnotationProvisionedHash   = Prefix + "provisioned-hash"     // fingerprint of the namespace children last applied
 	AnnotationProvisionedAt     = Prefix + "provisioned-at"       // RFC3339 time they were last applied
 	AnnotationTokenExpiresAt    = Prefix + "token-expires-at"     // expiry of the installation token in the git token Secret
-	AnnotationGate              = Prefix + "gate"                 // why no run starts: approval, draft, label, unconfigured, closed ("" when none)
+	AnnotationGate              = Prefix + "gate"                 // why no run starts: approval, draft, label, unconfigured, closed, removed ("" when none)
+
+	// A removal request (previewctl delete or gc, or the TTL): the trigger tears the environment
+	// down through the same path as a close (stop runs, cleanup, delete the namespace) and keeps
+	// the record as a pending record, so that resync does not bring it back. It holds for the
+	// head SHA it names: a later push (or /retest) deploys again. See RemovalRequested.
+	AnnotationRemoveSHA    = Prefix + "remove-sha"    // head SHA whose environment is to be removed
+	AnnotationRemoveBy     = Prefix + "remove-by"     // who asked (Kubernetes user name, or "catalyst (ttl)")
+	AnnotationRemoveAt     = Prefix + "remove-at"     // RFC3339 time of the request
+	AnnotationRemoveReason = Prefix + "remove-reason" // RemoveReasonDelete | RemoveReasonIdle | RemoveReasonGC...
+
+	// The idle TTL's warning, posted once per head SHA as its own PR comment.
+	AnnotationTTLWarnedSHA = Prefix + "ttl-warned-sha" // head SHA the warning was posted for
+	AnnotationTTLWarnedAt  = Prefix + "ttl-warned-at"  // RFC3339 time it was posted (removal is not before this + the lead time)
+	AnnotationTTLRemoveAt  = Prefix + "ttl-remove-at"  // RFC3339 time the warning announced
+	AnnotationTTLCommentID = Prefix + "ttl-comment-id" // the warning comment, edited (not re-posted) in a later idle period
 )
 
 // PipelineRun annotations.
@@ -119,6 +137,14 @@ const (
 	GateLabel        = "label"
 	GateUnconfigured = "unconfigured"
 	GateClosed       = "closed"
+	GateRemoved      = "removed" // a removal request holds for the head SHA (AnnotationRemoveSHA)
+)
+
+// Reasons recorded in AnnotationRemoveReason.
+const (
+	RemoveReasonDelete = "delete" // previewctl delete (or the console, or an MCP tool)
+	RemoveReasonIdle   = "idle"   // the controller's TTL (preview.ttl)
+	RemoveReasonGC     = "gc"     // previewctl gc: idle, closed or orphaned
 )
 
 // PR states recorded in AnnotationPRState.

@@ -108,6 +108,11 @@ type Preview struct {
 	PipelineTimeout *metav1.Duration `json:"pipelineTimeout,omitempty"`
 	// ResyncInterval: how often open PRs are listed from GitHub to repair missed webhooks.
 	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
+	// TTL removes an environment that saw no push for this long (through the same path as
+	// previewctl delete; the keep label catalyst.dev/keep=true exempts it). Unset or 0: never.
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+	// TTLWarning is how long before that removal the pull request gets one warning comment.
+	TTLWarning *metav1.Duration `json:"ttlWarning,omitempty"`
 	// PipelineRunAnnotations are added to every PipelineRun (and so to its TaskRuns and pods):
 	// cost attribution, Tekton Chains or Results settings, or a test harness's instructions.
 	PipelineRunAnnotations map[string]string `json:"pipelineRunAnnotations,omitempty"`
@@ -227,6 +232,7 @@ const (
 	DefaultRetryBaseDelay    = 30 * time.Second
 	DefaultPipelineTimeout   = 30 * time.Minute
 	DefaultResyncInterval    = 5 * time.Minute
+	DefaultTTLWarning        = 24 * time.Hour
 )
 
 // Default fills every unset field.
@@ -305,6 +311,12 @@ func (c *Config) Default() {
 	}
 	if p.ResyncInterval == nil {
 		p.ResyncInterval = &metav1.Duration{Duration: DefaultResyncInterval}
+	}
+	if p.TTL == nil {
+		p.TTL = &metav1.Duration{}
+	}
+	if p.TTLWarning == nil {
+		p.TTLWarning = &metav1.Duration{Duration: DefaultTTLWarning}
 	}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
@@ -417,6 +429,14 @@ func (c *Config) Validate() error {
 	}
 	if p.ResyncInterval.Duration < 10*time.Second {
 		bad("preview.resyncInterval", "must be at least 10s, got %s", p.ResyncInterval.Duration)
+	}
+	switch {
+	case p.TTL.Duration < 0:
+		bad("preview.ttl", "must not be negative (0 or unset: environments never expire)")
+	case p.TTLWarning.Duration < 0:
+		bad("preview.ttlWarning", "must not be negative")
+	case p.TTL.Duration > 0 && p.TTLWarning.Duration >= p.TTL.Duration:
+		bad("preview.ttlWarning", "must be shorter than preview.ttl (%s), got %s", p.TTL.Duration, p.TTLWarning.Duration)
 	}
 	seen := map[string]int{}
 	for i, r := range c.Repositories {

@@ -38,6 +38,8 @@ func TestParseDefaults(t *testing.T) {
 	assert.DeepEqual(t, c.Preview.GracefulTasks, []string{"deploy"})
 	assert.Equal(t, c.Preview.Retry.MaxAttempts, 3)
 	assert.Equal(t, c.Preview.ResyncInterval.Duration, 5*time.Minute)
+	assert.Equal(t, c.Preview.TTL.Duration, time.Duration(0), "environments never expire unless configured")
+	assert.Equal(t, c.Preview.TTLWarning.Duration, 24*time.Hour)
 	assert.Equal(t, c.Repositories[0].HealthPath, "/healthz")
 	assert.Equal(t, c.Preview.PodSecurity, "baseline")
 	assert.Equal(t, c.Preview.BuildNamespace, "catalyst-builds")
@@ -105,6 +107,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 			want: "preview.egress.dns: must list at least one target"},
 		"token copy without a token": {edit: "  webhookSecretFiles: [/s]=>  webhookSecretFiles: [/s]\n  copyTokenToPreviews: true",
 			want: "github.copyTokenToPreviews: only applies with github.tokenFile"},
+		"negative ttl":       {edit: "  registry: registry.example.com/p=>  registry: r/p\n  ttl: -1h", want: "preview.ttl: must not be negative"},
+		"warning beyond ttl": {edit: "  registry: registry.example.com/p=>  registry: r/p\n  ttl: 12h", want: "preview.ttlWarning: must be shorter than preview.ttl"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

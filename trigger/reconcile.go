@@ -41,7 +41,10 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 	}
 
 	gate := record.Gate(c.Config.Preview, configured, rec.Ann)
-	teardown := gate == preview.GateClosed || gate == preview.GateLabel
+	// A removal request (previewctl delete, gc, the TTL) tears down like a close, even for a
+	// repository that left the configuration (an orphan).
+	removal := preview.RemovalRequested(rec.Ann)
+	teardown := gate == preview.GateClosed || gate == preview.GateLabel || removal
 	meta := map[string]*string{}
 	if rec.Ann[preview.AnnotationGate] != gate {
 		meta[preview.AnnotationGate] = &gate
@@ -129,6 +132,11 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 		log.Info("created cleanup pipelinerun", zap.String("pipelinerun", run.Name))
 	}
 	if plan.DeleteNamespace {
+		if removal && configured && gate != preview.GateClosed {
+			if err := c.keepRecord(ctx, ns, rec); err != nil {
+				return 0, err
+			}
+		}
 		err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, fmt.Errorf("delete namespace %s: %w", ns.Name, err)
@@ -144,12 +152,20 @@ func (c *Controller) reconcileNamespace(ctx context.Context, name string) (time.
 			}
 		}
 	}
+	var ttlAfter time.Duration
+	var ttlErr error
+	if !teardown && configured {
+		ttlAfter, ttlErr = c.reconcileTTL(ctx, ns, rec, meta, log)
+	}
 	if len(meta) > 0 {
 		if err := c.patchNamespaceAnnotations(ctx, ns.Name, meta); err != nil {
 			return 0, err
 		}
 	}
-	return plan.RequeueAfter, nil
+	if ttlErr != nil {
+		return 0, ttlErr
+	}
+	return minPositive(plan.RequeueAfter, ttlAfter), nil
 }
 
 // create makes the PipelineRun for a new attempt, started at once when a concurrency slot is

@@ -16,6 +16,8 @@ func Gate(p config.Preview, configured bool, ann map[string]string) string {
 		return preview.GateUnconfigured
 	case ann[preview.AnnotationPRState] != preview.PRStateOpen:
 		return preview.GateClosed
+	case preview.RemovalRequested(ann):
+		return preview.GateRemoved
 	case !trusted(p, ann):
 		return preview.GateApproval
 	case ann[preview.AnnotationDraft] == "true" && !p.DeployDrafts:

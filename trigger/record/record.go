@@ -58,10 +58,8 @@ func Apply(ann map[string]string, ev Event, now time.Time) (changed bool, reason
 			if ev.Type == "issue_comment" && !mayCommand(ann, ev) {
 				return false, "/retest by " + ev.Actor + " who is neither the author nor a collaborator"
 			}
-			ann[preview.AnnotationRetestSHA] = head
-			ann[preview.AnnotationRetestNonce] = nonce(ev)
-			ann[preview.AnnotationRetestBy] = ev.Actor
-			delete(ann, preview.AnnotationCancelSHA)
+			// The same request previewctl retry records; it also lifts a removal (delete, TTL).
+			preview.RetestRequest(head, ev.Actor, nonce(ev)).Apply(ann)
 		case ActionCancel:
 			if !mayCommand(ann, ev) {
 				return false, "/cancel by " + ev.Actor + " who is neither the author nor a collaborator"

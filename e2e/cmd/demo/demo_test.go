@@ -27,6 +27,7 @@ func TestDemoReportsAPreview(t *testing.T) {
 	err := run(ctx, demoOptions{TaskDelay: 100 * time.Millisecond, ExitWhenDeployed: true, Repo: "acme/example-app"}, &out)
 	assert.NilError(t, err, out.String())
 	assert.Check(t, is.Contains(out.String(), "kubectl --kubeconfig"))
+	assert.Check(t, is.Contains(out.String(), "go run ./cmd/previewctl --kubeconfig "), "cmd/previewctl's e2e test runs this command against a live cluster")
 	assert.Check(t, is.Contains(out.String(), "preview ready"))
 	assert.Check(t, is.Contains(out.String(), "preview reported"))
 	assert.Check(t, is.Contains(out.String(), `through the ingress stand-in: 200 OK, "This is not the application"`), "the preview URL answers")

@@ -57,13 +57,14 @@ Opened pull request %s#%d (head %s). Where to look:
   %s --kubeconfig %s -n %s get pipelineruns,taskruns,pods,deployments,ingresses
   tkn --kubeconfig %s -n %s pipelinerun logs -L    (if tkn is installed: the deploy and health check
       steps' lines are the real preview-step's output; the build's and the git fetch's say they were simulated)
+  go run ./cmd/previewctl --kubeconfig %s get %s#%d      (also: list, logs -f, explain, delete)
   logs: %s (trigger), %s (reporter)
 The preview, http://%s, once deployed: no container runs on this machine, so a local stand-in for
 the ingress controller answers for it and says so. Open %s
 (*.localtest.me names resolve to 127.0.0.1 in public DNS), or: curl -H 'Host: %s' http://%s/
 The pull request's conversation, as the GitHub simulator holds it, follows when it changes.
 Press Ctrl-C to stop everything.
-`, o.Repo, d.Number, d.HeadSHA[:7], kubectl, kc, kubectl, kc, ns, kc, ns, sys.Trigger.LogPath, sys.Reporter.LogPath,
+`, o.Repo, d.Number, d.HeadSHA[:7], kubectl, kc, kubectl, kc, ns, kc, ns, kc, o.Repo, d.Number, sys.Trigger.LogPath, sys.Reporter.LogPath,
 		host, sys.Ingress.URL(host), host, sys.Ingress.Addr())
 
 	last, shown := "", false

@@ -66,11 +66,6 @@ func (p podLogs) Stream(ctx context.Context, namespace, pod string, opts *corev1
 	return p.kube.CoreV1().Pods(namespace).GetLogs(pod, opts).Stream(ctx)
 }
 
-// AnnotationBuildTaskRun on a CustomRun names the TaskRun ("namespace/name") that does its
-// work elsewhere: the image build, run in the builds namespace by Catalyst's custom task
-// controller. The log reader follows it to the build pod.
-const AnnotationBuildTaskRun = Prefix + "build-taskrun"
-
 // Emit receives lines; Logs never calls it concurrently. An error stops Logs and is returned.
 type Emit func(LogLine) error
 

@@ -26,11 +26,18 @@ import (
 // explain says what happened.
 func TestRetryAndDeleteThroughTheTrigger(t *testing.T) {
 	w := newWorld(t)
+	// Start builds the binaries (with -race), which on a loaded machine takes minutes: the
+	// test's own bound starts after it.
+	sys, err := system.Start(t.Context(), system.Options{Cluster: w.c, Repositories: []string{w.repo}})
+	assert.NilError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			sys.MarkFailed()
+		}
+		assert.Check(t, sys.Stop(), "the trigger and the reporter stop without a data race")
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	sys, err := system.Start(ctx, system.Options{Cluster: w.c, Repositories: []string{w.repo}})
-	assert.NilError(t, err)
-	t.Cleanup(sys.Stop)
 	d, err := sys.Sim.OpenPR(ctx, w.repo, ghsim.PROptions{Author: "octocat", AuthorAssociation: "OWNER"})
 	assert.NilError(t, err)
 	ref := preview.Ref{Repo: w.repo, Number: d.Number}

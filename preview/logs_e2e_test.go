@@ -155,12 +155,12 @@ func TestLogsOfTheApplication(t *testing.T) {
 	assert.NilError(t, w.as("").Logs(ctx, preview.Ref{Namespace: ns}, preview.LogOptions{App: true, Tail: 1}, collect(&tail)))
 	assert.DeepEqual(t, tail, []string{"[web-1/app] GET / 200", "[web-1/proxy] proxy ready"})
 
-	// Following, lines come as they are written, until the caller stops.
+	// Following, the lines come and the stream stays open until the caller stops.
 	fctx, cancel := context.WithCancel(ctx)
 	lines := make(chan string, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- w.as("").Logs(fctx, preview.Ref{Namespace: ns}, preview.LogOptions{App: true}, func(l preview.LogLine) error {
+		done <- w.as("").Logs(fctx, preview.Ref{Namespace: ns}, preview.LogOptions{App: true, Follow: true}, func(l preview.LogLine) error {
 			lines <- fmt.Sprintf("[%s/%s] %s", l.Pod, l.Container, l.Line)
 			return nil
 		})
@@ -173,6 +173,11 @@ func TestLogsOfTheApplication(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Fatalf("following saw only %v", seen)
 		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("--app --follow ended before it was stopped: %v", err)
+	default:
 	}
 	cancel()
 	assert.NilError(t, <-done)

@@ -26,7 +26,7 @@ func sampleList() *preview.List {
 			HeadSHA: previewtest.Head, State: preview.StateReady, Reason: "deployed aaaaaaa", URL: "https://42-shop.preview.example.com",
 			Created: at(9, 0), IdleSince: at(9, 0), LastActivity: at(9, 3), LatestRun: "deploy-aaaaaaaaaaaa-1",
 			Usage: &preview.Usage{CPU: preview.Amount{Used: q("250m"), Hard: qp("4")}, Memory: preview.Amount{Used: q("256Mi"), Hard: qp("8Gi")}}},
-		{Namespace: "pr-shop-43", Repo: "acme/shop", PR: 43, PRState: "open", HeadSHA: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", State: preview.StateFailed,
+		{Namespace: "pr-shop-43", Repo: "acme/shop", PR: 43, PRURL: "https://github.com/acme/shop/pull/43", PRState: "open", HeadSHA: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", State: preview.StateFailed,
 			Reason: `task deploy failed: "step-deploy" exited with code 1`, Created: at(11, 0), IdleSince: at(11, 0), LastActivity: at(11, 55), Kept: true,
 			Usage: &preview.Usage{CPU: preview.Amount{Used: q("4"), Hard: qp("4")}, Memory: preview.Amount{Used: q("1Gi"), Hard: qp("8Gi")},
 				OverQuota: true, Exhausted: []string{"pods", "requests.cpu"}}},

@@ -125,11 +125,22 @@ func showStepLogs(ctx context.Context, out io.Writer, sys *system.System, ns str
 	if err != nil {
 		return
 	}
+	// The image build runs isolated in the builds namespace (docs/security.md); its pod names
+	// the PR namespace it builds for.
+	builds, err := sys.Kube.CoreV1().Pods(sys.Config.Preview.BuildNamespace).List(ctx, metav1.ListOptions{LabelSelector: preview.LabelRunNamespace + "=" + ns})
+	if err == nil {
+		for _, p := range builds.Items {
+			if p.Labels["tekton.dev/pipelineTask"] == "" {
+				p.Labels["tekton.dev/pipelineTask"] = "build"
+			}
+			pods.Items = append(pods.Items, p)
+		}
+	}
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].CreationTimestamp.Before(&pods.Items[j].CreationTimestamp) })
 	fmt.Fprintln(out, "\nStep logs (pods/log, as tkn shows them):")
 	for _, p := range pods.Items {
 		for _, c := range p.Spec.Containers {
-			raw, err := sys.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+			raw, err := sys.Kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
 			if err != nil {
 				continue
 			}

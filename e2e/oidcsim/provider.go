@@ -74,6 +74,7 @@ type Options struct {
 type Provider struct {
 	srv    *httptest.Server
 	caPEM  []byte
+	spki   string
 	key    *rsa.PrivateKey
 	keyID  string
 	signer jose.Signer
@@ -134,6 +135,12 @@ func New(o Options) (*Provider, error) {
 		return nil, err
 	}
 	p.caPEM = caPEM
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("oidcsim: %w", err)
+	}
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	p.spki = base64.StdEncoding.EncodeToString(spki[:])
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /keys", p.keys)
@@ -157,6 +164,11 @@ func (p *Provider) Issuer() string { return p.srv.URL }
 
 // CAPEM is the certificate of the CA that signed the provider's serving certificate.
 func (p *Provider) CAPEM() []byte { return p.caPEM }
+
+// SPKIFingerprint is the base64 SHA-256 of the serving certificate's public key, for a
+// browser's --ignore-certificate-errors-spki-list (Chromium trusts exactly this key, and no
+// other certificate error).
+func (p *Provider) SPKIFingerprint() string { return p.spki }
 
 // HTTPClient trusts the provider's CA: give it to OIDC and OAuth libraries.
 func (p *Provider) HTTPClient() *http.Client {

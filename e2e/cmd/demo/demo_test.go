@@ -48,4 +48,6 @@ func TestDemoReportsAPreview(t *testing.T) {
 		_, err := os.Stat(dir)
 		assert.Check(t, os.IsNotExist(err), "%s is left behind (%v)", dir, err)
 	}
+	assert.Check(t, is.Contains(out.String(), "console: http://127.0.0.1:"))
+	assert.Check(t, is.Regexp(`\[the logs\]\(http://127\.0\.0\.1:[0-9]+/environments/pr-example-app-[0-9]+\)`, out.String()), "the comment links to the console")
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/catalyst-preview/catalyst/config"
 	"github.com/catalyst-preview/catalyst/e2e/ghsim"
 	"github.com/catalyst-preview/catalyst/e2e/podfate"
 	"github.com/catalyst-preview/catalyst/e2e/system"
@@ -28,7 +29,13 @@ func run(ctx context.Context, o demoOptions, out io.Writer) error {
 	fmt.Fprintln(out, "Catalyst Preview demo — no credentials, nothing leaves this machine.")
 	fmt.Fprintln(out, "The first run builds etcd, Kubernetes, KWOK and Tekton from Go modules: about 10–25 minutes on 2 cores, with progress below. Later runs start in seconds.")
 	start := time.Now()
+	console, err := consoleAddr()
+	if err != nil {
+		return err
+	}
 	sys, err := system.Start(ctx, system.Options{
+		// the pull request comment links to the environment's page in the console
+		Configure:    func(c *config.Config) { c.GitHub.DetailsURL = "http://" + console + "/environments/{namespace}" },
 		Repositories: []string{o.Repo},
 		Policy:       podfate.RunSteps(o.TaskDelay),
 		Progress:     out,
@@ -41,6 +48,11 @@ func run(ctx context.Context, o demoOptions, out io.Writer) error {
 			fmt.Fprintln(out, "stop:", err)
 		}
 	}()
+	stopConsole, err := startConsole(ctx, sys, console, out)
+	if err != nil {
+		return err
+	}
+	defer stopConsole()
 	fmt.Fprintf(out, "\nready in %s\n", time.Since(start).Round(time.Second))
 
 	opened := time.Now()
@@ -53,6 +65,7 @@ func run(ctx context.Context, o demoOptions, out io.Writer) error {
 	kc, kubectl := sys.Cluster.Kubeconfig(), sys.Cluster.Kubectl()
 	fmt.Fprintf(out, `
 Opened pull request %s#%d (head %s). Where to look:
+  console: http://%s/environments/%s (signed in as the development identity %q)
   %s --kubeconfig %s get namespaces -l catalyst.dev/managed=true
   %s --kubeconfig %s -n %s get pipelineruns,taskruns,pods,deployments,ingresses
   tkn --kubeconfig %s -n %s pipelinerun logs -L    (if tkn is installed: the deploy and health check
@@ -64,7 +77,7 @@ the ingress controller answers for it and says so. Open %s
 (*.localtest.me names resolve to 127.0.0.1 in public DNS), or: curl -H 'Host: %s' http://%s/
 The pull request's conversation, as the GitHub simulator holds it, follows when it changes.
 Press Ctrl-C to stop everything.
-`, o.Repo, d.Number, d.HeadSHA[:7], kubectl, kc, kubectl, kc, ns, kc, ns, kc, o.Repo, d.Number, sys.Trigger.LogPath, sys.Reporter.LogPath,
+`, o.Repo, d.Number, d.HeadSHA[:7], console, ns, demoUser, kubectl, kc, kubectl, kc, ns, kc, ns, kc, o.Repo, d.Number, sys.Trigger.LogPath, sys.Reporter.LogPath,
 		host, sys.Ingress.URL(host), host, sys.Ingress.Addr())
 
 	last, shown := "", false

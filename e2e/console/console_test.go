@@ -191,8 +191,8 @@ func TestE2ELogLinesCapped(t *testing.T) {
 	for i := 1; i <= lines; i++ {
 		fmt.Fprintf(&b, "line %d of the long log\n", i)
 	}
-	pod := taskPod(t, c, e, "build")
-	setLogs(t, c, e, pod, "build", b.String())
+	presetLogs(t, c, e, "build", b.String())
+	taskPod(t, c, e, "build")
 	ctx := newBrowser(t, browserOptions{})
 	signIn(t, ctx, "alice")
 	run(t, ctx, chromedp.Navigate(con.URL+"/environments/"+e.Namespace+"/logs?task=build&follow=0"))

@@ -182,24 +182,6 @@ func taskPod(t testing.TB, c *cluster.Cluster, e environment, task string) strin
 	return name
 }
 
-// setLogs gives a task pod's step container its log text and waits until the apiserver serves it.
-func setLogs(t testing.TB, c *cluster.Cluster, e environment, pod, step, text string) {
-	t.Helper()
-	container := "step-" + step
-	must(t, c.SetPodLogs(t.Context(), e.Namespace, pod, container, text))
-	first, _, _ := strings.Cut(text, "\n")
-	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		raw, err := c.Kube().CoreV1().Pods(e.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container, LimitBytes: ptrTo[int64](4096)}).DoRaw(t.Context())
-		if err != nil {
-			return poll.Continue("logs of %s: %v", pod, err)
-		}
-		if !strings.Contains(string(raw), first) {
-			return poll.Continue("logs of %s do not show %q yet", pod, first)
-		}
-		return poll.Success()
-	}, poll.WithTimeout(30*time.Second), poll.WithDelay(100*time.Millisecond))
-}
-
 // presetLogs gives the step of a task its log text before its pod exists (pod names are
 // deterministic: <pipelinerun>-<task>-pod).
 func presetLogs(t testing.TB, c *cluster.Cluster, e environment, task, text string) {
@@ -211,8 +193,6 @@ func release(t testing.TB, c *cluster.Cluster, e environment, task string) {
 	t.Helper()
 	must(t, cluster.Release(t.Context(), c.Kube(), e.Namespace, e.Run, task))
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 // must fails the test on an error (the tests' own set-up steps).
 func must(t testing.TB, err error) {

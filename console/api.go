@@ -108,7 +108,7 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.previewFor(r)
+	p, err := s.Preview(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -235,7 +235,7 @@ func (s *Server) target(w http.ResponseWriter, r *http.Request) (*preview.Client
 		s.fail(w, r, err)
 		return nil, ref, false
 	}
-	p, err := s.previewFor(r)
+	p, err := s.Preview(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, ref, false

@@ -155,7 +155,7 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.previewFor(r)
+	p, err := s.Preview(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -100,6 +100,18 @@ func (f *fixture) do(method, target string, form url.Values, accept string) *htt
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Accept", accept)
+	return f.serve(req)
+}
+
+// request is a request without a body as do sends it, to add headers to before serve.
+func (f *fixture) request(method, target, accept string) *http.Request {
+	req := httptest.NewRequest(method, target, nil)
+	req.Host = "127.0.0.1:8080"
+	req.Header.Set("Accept", accept)
+	return req
+}
+
+func (f *fixture) serve(req *http.Request) *http.Response {
 	rec := httptest.NewRecorder()
 	f.server.Handler().ServeHTTP(rec, req)
 	return rec.Result()

@@ -166,8 +166,9 @@ func (s *Server) Clients(r *http.Request) (Clients, error) {
 	return s.o.ClientsFor(c.Identity)
 }
 
-// previewFor is the query layer acting as the caller of r.
-func (s *Server) previewFor(r *http.Request) (*preview.Client, error) {
+// Preview is the query layer acting as the caller of r: what every page, the JSON API and a
+// handler mounted with Handle (the MCP endpoint) call.
+func (s *Server) Preview(r *http.Request) (*preview.Client, error) {
 	c, err := s.Clients(r)
 	if err != nil {
 		return nil, err

@@ -147,7 +147,8 @@ Environments are named OWNER/REPO#N, by their pull request URL, or by namespace 
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	root.PersistentFlags().StringVar(&a.system, "system-namespace", preview.DefaultSystemNamespace, "namespace of Catalyst's own objects (pending records, read by explain)")
 	root.AddCommand(a.listCommand(), a.getCommand(), a.logsCommand(), a.retryCommand(), a.deleteCommand(),
-		a.keepCommand(true), a.keepCommand(false), a.gcCommand(), a.explainCommand(), a.versionCommand())
+		a.keepCommand(true), a.keepCommand(false), a.gcCommand(), a.explainCommand(), a.versionCommand(),
+		a.loginCommand(), a.tokenCommand(), a.mcpCommand())
 	return root
 }
 

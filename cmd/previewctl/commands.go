@@ -72,22 +72,14 @@ func (a *app) getCommand() *cobra.Command {
 		Short:   "Show one environment: its state, recent runs task by task, URL, quota usage, tkn commands",
 		Args:    maxOneArg,
 		Example: "  previewctl get acme/shop#42\n  previewctl get pr-shop-42 -o yaml",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := a.ref(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.newPrev()
-			if err != nil {
-				return err
-			}
+		RunE: a.onEnvironment(func(cmd *cobra.Command, c *preview.Client, ref preview.Ref) error {
 			d, err := c.Get(cmd.Context(), ref, preview.GetOptions{Runs: runs})
 			if err != nil {
 				return err
 			}
 			a.warn(d.Warnings)
 			return a.printer().print(d)
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&runs, "runs", 5, "how many recent runs to show")
 	return cmd
@@ -183,21 +175,13 @@ func (a *app) retryCommand() *cobra.Command {
 		Use:   "retry OWNER/REPO#N | NAMESPACE",
 		Short: "Ask for a new attempt at the head commit (the same request as a /retest comment)",
 		Args:  maxOneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := a.ref(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.newPrev()
-			if err != nil {
-				return err
-			}
+		RunE: a.onEnvironment(func(cmd *cobra.Command, c *preview.Client, ref preview.Ref) error {
 			r, err := c.Retry(cmd.Context(), ref)
 			if err != nil {
 				return err
 			}
 			return a.printer().print(r)
-		},
+		}),
 	}
 }
 
@@ -212,15 +196,7 @@ runs the cleanup pipeline and deletes the namespace. previewctl records the requ
 identity and shows the progress until the namespace is gone. The pull request's record is kept:
 a later push or /retest deploys it again.`,
 		Args: maxOneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := a.ref(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.newPrev()
-			if err != nil {
-				return err
-			}
+		RunE: a.onEnvironment(func(cmd *cobra.Command, c *preview.Client, ref preview.Ref) error {
 			if !yes {
 				fmt.Fprintf(a.Err, "Remove the preview environment %s? [y/N] ", ref)
 				line, _ := bufio.NewReader(a.In).ReadString('\n')
@@ -244,7 +220,7 @@ a later push or /retest deploys it again.`,
 				return err
 			}
 			return a.printer().print(r)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "record the request and return")
@@ -261,21 +237,13 @@ func (a *app) keepCommand(keep bool) *cobra.Command {
 		Use:   use + " OWNER/REPO#N | NAMESPACE",
 		Short: short,
 		Args:  maxOneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := a.ref(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.newPrev()
-			if err != nil {
-				return err
-			}
+		RunE: a.onEnvironment(func(cmd *cobra.Command, c *preview.Client, ref preview.Ref) error {
 			r, err := c.Keep(cmd.Context(), ref, keep)
 			if err != nil {
 				return err
 			}
 			return a.printer().print(r)
-		},
+		}),
 	}
 }
 
@@ -328,21 +296,13 @@ func (a *app) explainCommand() *cobra.Command {
 		Use:   "explain OWNER/REPO#N",
 		Short: "Why is there no preview? Walk the chain from the webhook to the health check and name the first broken link",
 		Args:  maxOneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := a.ref(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.newPrev()
-			if err != nil {
-				return err
-			}
+		RunE: a.onEnvironment(func(cmd *cobra.Command, c *preview.Client, ref preview.Ref) error {
 			e, err := c.Explain(cmd.Context(), ref)
 			if err != nil {
 				return err
 			}
 			return a.printer().print(e)
-		},
+		}),
 	}
 }
 
@@ -403,4 +363,20 @@ func (a *app) versionCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&clientOnly, "client", false, "previewctl's version only")
 	return cmd
+}
+
+// onEnvironment is the RunE of a command about one environment: it resolves the argument (or the
+// current namespace) and the query layer's client before calling run.
+func (a *app) onEnvironment(run func(cmd *cobra.Command, c *preview.Client, ref preview.Ref) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ref, err := a.ref(args)
+		if err != nil {
+			return err
+		}
+		c, err := a.newPrev()
+		if err != nil {
+			return err
+		}
+		return run(cmd, c, ref)
+	}
 }
